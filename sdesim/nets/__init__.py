@@ -1,0 +1,8 @@
+"""Real networks: offline data sets, a NumPy MLP with per-sample gradients and exact
+Hessian-vector products, and extraction of the quadratic model SGD sees near a
+minimum (``extract_quadratic -> QuadraticModel``). See ``docs/nets.md``."""
+
+from sdesim.nets.data import Dataset, load, load_digits, load_mnist1d
+from sdesim.nets.mlp import MLP, SampleJacobian
+
+__all__ = ["MLP", "Dataset", "SampleJacobian", "load", "load_digits", "load_mnist1d"]
