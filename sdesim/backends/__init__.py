@@ -1,0 +1,1 @@
+"""Execution backends for ensemble kernels and the counter-based RNG they share."""
