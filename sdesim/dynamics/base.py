@@ -1,0 +1,52 @@
+"""Base classes of the dynamics: specs of *what moves*, independent of the loss.
+
+A dynamic is a frozen dataclass. ``simulate`` and ``FokkerPlanck.from_dynamics``
+bind it to a loss. Time is ``t = k * lr`` for every dynamic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC
+
+import numpy as np
+
+from sdesim.dynamics.schedules import multiplier
+
+
+class Dynamic(ABC):
+    """A dynamic: discrete (``steps``) or continuous (``t_end``, ``dt``)."""
+
+    continuous: bool = False
+
+    def describe(self) -> dict:
+        """Plain description for a result's metadata (enough to rebuild the dynamic)."""
+        out = {"type": type(self).__name__}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif dataclasses.is_dataclass(v):
+                v = {"type": type(v).__name__, **dataclasses.asdict(v)}
+            out[f.name] = v
+        return out
+
+    @property
+    def label(self) -> str:
+        """Short label for legends."""
+        return type(self).__name__
+
+
+class WithLearningRate:
+    """Mixin: a base ``lr`` and an optional schedule, :math:`lr(t) = lr\\, s(t)`."""
+
+    def lr_at(self, t):
+        """Learning rate at time ``t`` (scalar or array)."""
+        return self.lr * multiplier(self.schedule, t)
+
+
+def check_positive(name, value, integer=False):
+    if integer and (int(value) != value):
+        raise ValueError(f"{name} must be an integer, got {value}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be positive and finite, got {value}")

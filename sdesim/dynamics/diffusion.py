@@ -1,0 +1,93 @@
+r"""The SGD diffusion: the SDE that approximates SGD with learning rate ``lr`` and batch ``B``.
+
+.. math:: dw = b(w, t)\,dt + \sqrt{lr(t) / B}\; \Sigma^{1/2}(w)\, dW_t \qquad \text{(Ito)},
+
+with drift :math:`b = -\nabla C` (first-order SME of Li, Tai & E) or, with
+``modified=True``, :math:`b = -\nabla(C + \frac{lr}{4}|\nabla C|^2)
+= -\nabla C - \frac{lr}{2} \nabla^2 C\, \nabla C` (their second-order SME drift).
+Noise:
+
+- ``"isotropic"``: :math:`\Sigma = s I` (``noise_scale = s``): overdamped Langevin at
+  temperature :math:`T = s\, lr / 2B`, Gibbs stationary density :math:`\propto e^{-C/T}`;
+- ``"anisotropic"``: :math:`\Sigma = s\, \Sigma_1(w)` of the loss (:mod:`.noise`);
+- ``"lowrank"``: the top-``rank`` eigenpairs of :math:`s\,\Sigma_1(w)`.
+
+Diffusion tensor (Fokker-Planck): :math:`D = \frac{lr(t)}{2B}\, \Sigma`. Time ``t = k * lr``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
+from sdesim.dynamics.flows import gradient, hessian
+from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
+from sdesim.dynamics.schedules import Schedule
+
+NOISES = ("isotropic", "anisotropic", "lowrank")
+
+
+@dataclass(frozen=True)
+class SGDDiffusion(Dynamic, WithLearningRate):
+    """The SGD diffusion (module docstring): temperature ``lr / 2B`` times the noise covariance."""
+
+    lr: float
+    batch_size: int = 1
+    noise: str = "isotropic"
+    noise_scale: float = 1.0
+    rank: int | None = None
+    modified: bool = False
+    schedule: Schedule | None = None
+    noise_covariance: Any = None
+    noise_factor: Any = None
+
+    continuous = True
+
+    def __post_init__(self):
+        check_positive("lr", self.lr)
+        check_positive("batch_size", self.batch_size, integer=True)
+        check_positive("noise_scale", self.noise_scale)
+        if self.noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {self.noise!r}")
+        if self.noise == "lowrank" and not self.rank:
+            raise ValueError("noise='lowrank' needs rank=k")
+
+    @property
+    def label(self):
+        return f"SDE {self.noise} (T={self.temperature():.3g})"
+
+    def temperature(self, t=0.0):
+        r"""Temperature :math:`T(t) = s\, lr(t) / 2B`."""
+        return self.noise_scale * self.lr_at(t) / (2.0 * self.batch_size)
+
+    def drift(self, loss, W, t=0.0):
+        r"""Drift :math:`b(w, t)`, shape ``(..., dim)``."""
+        g = gradient(loss, W, t)
+        if self.modified:
+            g = g + 0.5 * self.lr_at(t) * np.einsum("...ij,...j->...i", hessian(loss, W, t), g)
+        return -g
+
+    def noise_factor_at(self, loss, W, t=0.0):
+        r"""Factor :math:`G_1` of the per-sample part, :math:`G_1 G_1^T = s\,\Sigma_1(w)`: ``(..., dim, r)``."""
+        W = np.asarray(W, dtype=float)
+        dim = W.shape[-1]
+        s = np.sqrt(self.noise_scale)
+        if self.noise == "isotropic":
+            return np.broadcast_to(s * np.eye(dim), W.shape + (dim,))
+        G = constant_factor(loss, self.noise_covariance, self.noise_factor)
+        if G is not None and self.noise == "anisotropic":
+            return np.broadcast_to(s * G, W.shape[:-1] + G.shape)
+        cov = per_sample_covariance(loss, W, t, self.noise_covariance, self.noise_factor)
+        return s * psd_factor(cov, self.rank if self.noise == "lowrank" else None)
+
+    def diffusion_factor(self, loss, W, t=0.0):
+        r""":math:`G = \sqrt{lr(t)/B}\, G_1` in :math:`dw = b\,dt + G\,dW`: ``(..., dim, r)``."""
+        return np.sqrt(self.lr_at(t) / self.batch_size) * self.noise_factor_at(loss, W, t)
+
+    def diffusion(self, loss, W, t=0.0):
+        r"""Diffusion tensor :math:`D = G G^T / 2 = \frac{lr(t)}{2B} s\,\Sigma_1(w)`: ``(..., dim, dim)``."""
+        G = self.diffusion_factor(loss, W, t)
+        return 0.5 * G @ np.swapaxes(G, -1, -2)
