@@ -77,7 +77,8 @@ class QuadraticModel:
     (:attr:`noise_covariance` is an alias of :attr:`S`, as in the design
     document). The pointwise ``Loss`` interface is the methods
     :meth:`value`, :meth:`grad`, :meth:`hessian` and :meth:`noise_covariance_at`,
-    all taking ``W`` of shape ``(..., dim)``. :meth:`noise_sqrt` returns a
+    all taking ``W`` of shape ``(..., dim)`` (and an unused time ``t``, for the
+    signature of ``Loss``). :meth:`noise_sqrt` returns a
     factor ``G`` with ``G G^T = S``.
 
     Raises
@@ -294,21 +295,21 @@ class QuadraticModel:
         coef = (V @ self._vec) * (self._lam - self._rest)
         return self._rest * V + coef @ self._vec.T
 
-    def value(self, W) -> np.ndarray:
+    def value(self, W, t: float = 0.0) -> np.ndarray:
         """Loss ``C(W) = 1/2 (W - w*)^T H (W - w*)``; ``W`` (..., dim) -> (...)."""
         dw = self._check(W) - self._w_star
         return 0.5 * np.einsum("...i,...i->...", dw, self.hessian_vector(dw))
 
-    def grad(self, W) -> np.ndarray:
+    def grad(self, W, t: float = 0.0) -> np.ndarray:
         """Gradient ``H (W - w*)``; ``W`` (..., dim) -> (..., dim)."""
         return self.hessian_vector(self._check(W) - self._w_star)
 
-    def hessian(self, W) -> np.ndarray:
+    def hessian(self, W, t: float = 0.0) -> np.ndarray:
         """Hessian ``H`` broadcast to ``W``'s leading shape; (..., dim) -> (..., dim, dim) (read-only view)."""
         W = self._check(W)
         return np.broadcast_to(self.H, W.shape + (self.dim,))
 
-    def noise_covariance_at(self, W) -> np.ndarray:
+    def noise_covariance_at(self, W, t: float = 0.0) -> np.ndarray:
         """Per-sample gradient covariance ``Sigma_1(W) = S``; (..., dim) -> (..., dim, dim) (read-only view)."""
         W = self._check(W)
         return np.broadcast_to(self.S, W.shape + (self.dim,))
