@@ -97,7 +97,19 @@ class Loss:
         return f"Loss({str(self.expr)!r}, vars={self.names})"
 
     def bind(self, **params) -> "Loss":
-        """A new ``Loss`` with (some of) the time-dependent parameters given new values."""
+        """A new ``Loss`` with (some of) the time-dependent parameters given new values.
+
+        Raises ``SymbolError`` for a name that is not a time-dependent parameter
+        (numeric parameters are substituted at construction and cannot be re-bound).
+        """
+        free = {s.name for s in self.time_parameters}
+        unknown = sorted(set(params) - free)
+        if unknown:
+            raise SymbolError(f"cannot bind {', '.join(unknown)}: not a time-dependent parameter of "
+                              f"{self!r} (time-dependent parameters: {sorted(free)})")
+        for k, v in params.items():
+            if not callable(v) and not np.isfinite(float(v)):
+                raise NonFiniteError(f"parameter {k}={v} is not finite")
         merged = {**self.parameters, **params}
         expr = self.expr.xreplace({symbol(k): sympy.Float(v) for k, v in params.items()
                                    if not callable(v) and symbol(k) in self.expr.free_symbols})
