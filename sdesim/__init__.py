@@ -43,7 +43,7 @@ def __getattr__(name):
     except KeyError:
         raise AttributeError(f"module 'sdesim' has no attribute {name!r}") from None
     module = import_module(module_name)
-    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    value = getattr(module, name, module)
     globals()[name] = value
     return value
 

@@ -1,0 +1,116 @@
+"""``Result``: what a simulation returns, with one array layout ``(time, particle, dim)``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sdesim.errors import FormatError
+
+FORMAT = "sdesim.Result"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Result:
+    """Trajectories of an ensemble.
+
+    Attributes
+    ----------
+    t : (T,) array
+        Recorded times, ``t = k * lr`` for discrete dynamics.
+    w : (T, N, dim) array
+        Recorded states. A particle that diverged holds NaN from its first
+        non-finite record on (see ``diverged_at``).
+    loss : (T, N) array
+        Loss at the recorded states.
+    metadata : dict
+        Everything needed to rerun: loss, dynamic, settings, seed, backend.
+    diverged_at : (N,) int array
+        Step at which each particle diverged, ``-1`` if it never did.
+    """
+
+    t: np.ndarray
+    w: np.ndarray
+    loss: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    diverged_at: np.ndarray | None = None
+
+    @property
+    def n_particles(self) -> int:
+        return self.w.shape[1]
+
+    @property
+    def dim(self) -> int:
+        return self.w.shape[2]
+
+    @property
+    def label(self) -> str:
+        return self.metadata.get("label", "")
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Boolean mask ``(N,)`` of particles that diverged."""
+        if self.diverged_at is None:
+            return np.zeros(self.n_particles, bool)
+        return self.diverged_at >= 0
+
+    @property
+    def final(self) -> np.ndarray:
+        """Final states ``(N, dim)``."""
+        return self.w[-1]
+
+    def mean(self) -> np.ndarray:
+        """Ensemble mean over surviving particles, ``(T, dim)``."""
+        return self.w[:, ~self.diverged].mean(axis=1)
+
+    def covariance(self) -> np.ndarray:
+        """Ensemble covariance over surviving particles, ``(T, dim, dim)`` (unbiased)."""
+        w = self.w[:, ~self.diverged]
+        d = w - w.mean(axis=1, keepdims=True)
+        return np.einsum("tni,tnj->tij", d, d) / max(w.shape[1] - 1, 1)
+
+    def save(self, path) -> Path:
+        """Write ``.npz`` with the arrays and the metadata as a JSON string."""
+        path = Path(path)
+        meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
+        np.savez_compressed(path, t=self.t, w=self.w, loss=self.loss,
+                            diverged_at=self.diverged_at if self.diverged_at is not None
+                            else np.full(self.n_particles, -1),
+                            metadata=np.array(json.dumps(meta, default=_jsonable)))
+        return path if path.suffix == ".npz" else path.with_suffix(path.suffix + ".npz")
+
+    @classmethod
+    def load(cls, path) -> "Result":
+        """Read a file written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["metadata"]))
+            if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+                raise FormatError(f"{path}: expected {FORMAT} version {FORMAT_VERSION}, got "
+                                  f"{meta.get('format')} version {meta.get('format_version')}")
+            return cls(t=f["t"], w=f["w"], loss=f["loss"], metadata=meta,
+                       diverged_at=f["diverged_at"])
+
+    def to_xarray(self):
+        """An ``xarray.Dataset`` with dims ``(time, particle, dim)`` (needs xarray)."""
+        try:
+            import xarray as xr
+        except ImportError as exc:
+            raise ImportError("to_xarray needs xarray: pip install xarray") from exc
+        names = self.metadata.get("variables") or [f"w{i}" for i in range(self.dim)]
+        return xr.Dataset(
+            {"w": (("time", "particle", "dim"), self.w), "loss": (("time", "particle"), self.loss),
+             "diverged_at": (("particle",), self.diverged_at)},
+            coords={"time": self.t, "dim": list(names)},
+            attrs={"metadata": json.dumps(self.metadata, default=_jsonable)})
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    return repr(obj)
