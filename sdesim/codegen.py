@@ -31,6 +31,10 @@ from numba import njit, prange
 """
 
 
+# bump when the generated code changes for the same expressions (cache key)
+_CODEGEN_VERSION = 2
+
+
 def cache_dir() -> Path:
     """Folder holding generated modules (``$SDESIM_CACHE`` or ``~/.cache/sdesim``)."""
     root = os.environ.get("SDESIM_CACHE") or Path.home() / ".cache" / "sdesim"
@@ -106,7 +110,9 @@ def _body(exprs, inputs: Inputs, read, write, printer) -> list[str]:
     names = _local_names(inputs)
     exprs = [sympy.sympify(e).xreplace(names) for e in exprs]
     tmp = sympy.numbered_symbols("_t")
-    replacements, reduced = sympy.cse(exprs, symbols=tmp, optimizations="basic")
+    # plain CSE: the "basic" pre-optimisations (factor_terms) cost seconds on
+    # third-derivative expressions and do not give fewer operations here
+    replacements, reduced = sympy.cse(exprs, symbols=tmp)
     used = set().union(*(e.free_symbols for e in reduced)) if reduced else set()
     for _, e in replacements:
         used |= e.free_symbols
@@ -174,20 +180,25 @@ def source_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:20]
 
 
-def load_module(source: str, prefix: str = "sdesim_gen"):
+def load_module(source, prefix: str = "sdesim_gen", key: str | None = None):
     """Write ``source`` to the cache folder (once) and import it as a module.
 
-    The file name is a hash of the source, so identical expressions share one
-    module and one Numba on-disk cache across processes.
+    The file name is ``key`` (default: a hash of the source), so identical
+    expressions share one module and one Numba on-disk cache across processes.
+    ``source`` may be a callable returning the source: it is only called when
+    the file is not cached yet.
     """
-    digest = source_hash(source)
-    module_name = f"{prefix}_{digest}"
+    if key is None:
+        source = source() if callable(source) else source
+        key = source_hash(source)
+    module_name = f"{prefix}_{key}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     path = cache_dir() / f"{module_name}.py"
     if not path.exists():
+        text = source() if callable(source) else source
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(source)
+        tmp.write_text(text)
         os.replace(tmp, path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -210,12 +221,20 @@ def numba_module(functions: dict, inputs_by_name: dict, shapes: dict, extra: str
     extra : str
         Extra source appended verbatim (e.g. simulation kernels using the functions).
     """
-    parts = [_NUMBA_HEADER]
-    for name, exprs in functions.items():
-        parts.append(numba_functions(name, exprs, inputs_by_name[name], shapes[name]))
-    if extra:
-        parts.append(extra)
-    return load_module("\n\n".join(parts))
+    def generate():
+        parts = [_NUMBA_HEADER]
+        for name, exprs in functions.items():
+            parts.append(numba_functions(name, exprs, inputs_by_name[name], shapes[name]))
+        if extra:
+            parts.append(extra)
+        return "\n\n".join(parts)
+
+    # key on the specification, not the generated source, so that a warm start
+    # skips common-subexpression elimination and printing altogether
+    spec = repr((_CODEGEN_VERSION, _NUMBA_HEADER, extra,
+                 [(name, sympy.srepr(list(exprs)), repr(inputs_by_name[name]), tuple(shapes[name]))
+                  for name, exprs in functions.items()]))
+    return load_module(generate, key=source_hash(spec))
 
 
 def cuda_source(functions: dict, inputs_by_name: dict, shapes: dict) -> str:
