@@ -266,14 +266,54 @@ def normal_pair(seed, stream, counter):
     return radius * c, radius * s
 
 
+_BLOCK = 1 << 14  # elements per NumPy block: temporaries stay in cache
+
+
 def _as_u64(name, x):
     """Validate non-negative integers (scalar or array) and cast to uint64."""
     a = np.asarray(x)
-    if a.dtype.kind not in "iu":
+    if a.dtype.kind not in "iu" and a.size:
         raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
     if a.dtype.kind == "i" and a.size and a.min() < 0:
         raise ValueError(f"{name} must be non-negative")
     return a.astype(np.uint64)
+
+
+def _words_block(seed, q, n):
+    return philox4x32.py_func(seed, q, n)
+
+
+def _uniform_block(seed, q, n):
+    x0, _ = philox4x32.py_func(seed, q, n)
+    return ((x0 >> _SHIFT11).astype(np.int64).astype(np.float64) * _TWO_M53,)
+
+
+def _pair_block(seed, q, n):
+    x0, x1 = philox4x32.py_func(seed, q, n)
+    u1 = ((x0 >> _SHIFT11) + _ONE_U64).astype(np.int64).astype(np.float64) * _TWO_M53
+    radius = np.sqrt(-2.0 * _log_unit.py_func(u1))
+    c, s = _cos_sin_turn.py_func((x1 >> _SHIFT11).astype(np.int64))
+    return radius * c, radius * s
+
+
+def _blocked(block, dtype, seed, streams, counters):
+    """Evaluate ``block`` over the broadcast of ``streams`` and ``counters`` in cache-sized blocks."""
+    s = _as_u64("seed", seed)
+    if s.ndim:
+        raise ValueError("seed must be a scalar")
+    q, n = np.broadcast_arrays(_as_u64("streams", streams), _as_u64("counters", counters))
+    shape = q.shape
+    q, n = q.ravel(), n.ravel()
+    outs = None
+    for lo in range(0, q.size, _BLOCK):
+        parts = block(s, q[lo : lo + _BLOCK], n[lo : lo + _BLOCK])
+        if outs is None:
+            outs = tuple(np.empty(q.size, dtype) for _ in parts)
+        for out, part in zip(outs, parts):
+            out[lo : lo + _BLOCK] = part
+    if outs is None:  # empty broadcast
+        outs = tuple(np.empty(0, dtype) for _ in block(s, q, n))
+    return tuple(out.reshape(shape) for out in outs)
 
 
 def random_words(seed, streams, counters):
@@ -288,16 +328,10 @@ def random_words(seed, streams, counters):
 
     Returns
     -------
-    x0, x1 : ndarray of uint64
+    x0, x1 : ndarray of uint64, broadcast shape
         Bit-identical to the Numba :func:`philox4x32`.
     """
-    s = _as_u64("seed", seed)
-    q = _as_u64("streams", streams)
-    n = _as_u64("counters", counters)
-    if s.ndim:
-        raise ValueError("seed must be a scalar")
-    q, n = np.broadcast_arrays(q, n)
-    return philox4x32.py_func(s, np.array(q, ndmin=1), np.array(n, ndmin=1))
+    return _blocked(_words_block, np.uint64, seed, streams, counters)
 
 
 def uniforms(seed, streams, counters):
@@ -312,11 +346,10 @@ def uniforms(seed, streams, counters):
 
     Returns
     -------
-    ndarray of float64
+    ndarray of float64, broadcast shape
         Values in ``[0, 1)``, bit-identical to the Numba :func:`uniform`.
     """
-    x0, _ = random_words(seed, streams, counters)
-    return (x0 >> _SHIFT11).astype(np.int64).astype(np.float64) * _TWO_M53
+    return _blocked(_uniform_block, np.float64, seed, streams, counters)[0]
 
 
 def normal_pairs(seed, streams, counters):
@@ -327,18 +360,14 @@ def normal_pairs(seed, streams, counters):
     seed : int
         Key, ``0 <= seed < 2^64``.
     streams, counters : int or array_like of int
-        Non-negative, broadcast against each other (at least 1-D).
+        Non-negative, broadcast against each other.
 
     Returns
     -------
-    z0, z1 : ndarray of float64
+    z0, z1 : ndarray of float64, broadcast shape
         Bit-identical to the Numba :func:`normal_pair`.
     """
-    x0, x1 = random_words(seed, streams, counters)
-    u1 = ((x0 >> _SHIFT11) + _ONE_U64).astype(np.int64).astype(np.float64) * _TWO_M53
-    radius = np.sqrt(-2.0 * _log_unit.py_func(u1))
-    c, s = _cos_sin_turn.py_func((x1 >> _SHIFT11).astype(np.int64))
-    return radius * c, radius * s
+    return _blocked(_pair_block, np.float64, seed, streams, counters)
 
 
 def normals(seed, streams, counter0, n):
