@@ -95,14 +95,20 @@ def main():
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--chunk", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--asm", action="store_true", help="report SIMD registers in the kernel")
+    parser.add_argument(
+        "--asm", action="store_true", help="report SIMD registers in the kernel"
+    )
     args = parser.parse_args()
     n, steps = args.particles, args.steps
     seed = np.uint64(2024)
 
     gen = np.random.default_rng(0)
     m = 1 << 22
-    rates = {"(a) numpy default_rng.standard_normal": _rate(lambda: gen.standard_normal(m), m, args.repeat)}
+    rates = {
+        "(a) numpy default_rng.standard_normal": _rate(
+            lambda: gen.standard_normal(m), m, args.repeat
+        )
+    }
     streams = np.arange(1 << 14)
     rates["(b) numpy Philox4x32-10 + Box-Muller"] = _rate(
         lambda: rng.normals(seed, streams, 0, 256), streams.size * 256, args.repeat
@@ -114,12 +120,16 @@ def main():
     for t in (threads, 1):
         numba.set_num_threads(t)
         rates[f"({'c' if t == threads else 'd'}) numba kernel, {t} thread(s)"] = _rate(
-            lambda: em_noise_kernel(seed, W, 1, steps, args.chunk), 2 * n * steps, args.repeat
+            lambda: em_noise_kernel(seed, W, 1, steps, args.chunk),
+            2 * n * steps,
+            args.repeat,
         )
     numba.set_num_threads(threads)
     libm_noise_kernel(seed, W, 0, 1, args.chunk)  # compile
     rates[f"(e) numba libm Box-Muller, {threads} thread(s)"] = _rate(
-        lambda: libm_noise_kernel(seed, W, 1, steps, args.chunk), 2 * n * steps, args.repeat
+        lambda: libm_noise_kernel(seed, W, 1, steps, args.chunk),
+        2 * n * steps,
+        args.repeat,
     )
 
     base = next(iter(rates.values()))[0]
@@ -127,13 +137,19 @@ def main():
         f"SVML in use: {numba.config.USING_SVML}; particles {n}, steps {steps}, chunk {args.chunk}; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
-    print(f"{'variant':45s} {'normals/s':>10s} {'ratio':>7s} {'per CPU-s':>10s}  (per CPU-s: normals per second of process CPU time, all threads)")
+    print(
+        "per CPU-s: normals per second of process CPU time (all threads) = one dedicated core"
+    )
+    print(f"{'variant':45s} {'normals/s':>10s} {'ratio':>7s} {'per CPU-s':>10s}")
     for name, (wall, cpu) in rates.items():
         print(f"{name:45s} {wall:10.3e} {wall / base:7.2f} {cpu:10.3e}")
     if args.asm:
         for kernel in (em_noise_kernel, libm_noise_kernel):
             lines = kernel.inspect_asm(kernel.signatures[0]).splitlines()
-            counts = ", ".join(f"{reg} {sum(reg in line for line in lines)}" for reg in ("zmm", "ymm", "xmm"))
+            counts = ", ".join(
+                f"{reg} {sum(reg in line for line in lines)}"
+                for reg in ("zmm", "ymm", "xmm")
+            )
             print(f"{kernel.__name__}: instructions using {counts}")
 
 

@@ -53,7 +53,12 @@ def _moments(seed, n_streams, n_pairs):
 
     Per-stream accumulators keep the inner loop over streams vectorisable.
     """
-    s1, s2, s3, s4 = np.zeros(n_streams), np.zeros(n_streams), np.zeros(n_streams), np.zeros(n_streams)
+    s1, s2, s3, s4 = (
+        np.zeros(n_streams),
+        np.zeros(n_streams),
+        np.zeros(n_streams),
+        np.zeros(n_streams),
+    )
     tail3, tail4 = np.zeros(n_streams), np.zeros(n_streams)
     for k in range(n_pairs):
         for q in range(n_streams):
@@ -78,7 +83,11 @@ def test_known_answer_vectors():
     """Random123 kat_vectors for philox4x32_10 (counter words, key words -> output)."""
     cases = [
         ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
-        ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+        (
+            (0xFFFFFFFF,) * 4,
+            (0xFFFFFFFF,) * 2,
+            (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD),
+        ),
         (
             (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
             (0xA4093822, 0x299F31D0),
@@ -97,7 +106,9 @@ def test_known_answer_vectors():
 
 @pytest.mark.parametrize("seed", [0, 12345, 2**64 - 1])
 def test_numpy_and_numba_are_bit_identical(seed):
-    streams = np.concatenate([np.arange(20_000, dtype=np.uint64), np.array([2**63, 2**64 - 1], np.uint64)])
+    streams = np.concatenate(
+        [np.arange(20_000, dtype=np.uint64), np.array([2**63, 2**64 - 1], np.uint64)]
+    )
     for counter in (0, 17, 2**40 + 3, 2**64 - 1):
         z0, z1, u, x0, x1 = _fill(U64(seed), streams, U64(counter))
         y0, y1 = rng.random_words(seed, streams, counter)
@@ -106,7 +117,9 @@ def test_numpy_and_numba_are_bit_identical(seed):
         np.testing.assert_array_equal(x1, y1)
         np.testing.assert_array_equal(z0.view(np.uint64), w0.view(np.uint64))
         np.testing.assert_array_equal(z1.view(np.uint64), w1.view(np.uint64))
-        np.testing.assert_array_equal(u.view(np.uint64), rng.uniforms(seed, streams, counter).view(np.uint64))
+        np.testing.assert_array_equal(
+            u.view(np.uint64), rng.uniforms(seed, streams, counter).view(np.uint64)
+        )
 
 
 def test_normals_layout():
@@ -123,11 +136,17 @@ def test_normals_layout():
 def test_elementary_functions_are_accurate():
     """log within 1 ulp of np.log; cos/sin within 2^-52 of long-double values."""
     gen = np.random.default_rng(0)
-    k = np.concatenate([gen.integers(1, 2**53, 100_000), np.arange(1, 1000), 2**53 - np.arange(1000)])
+    k = np.concatenate(
+        [gen.integers(1, 2**53, 100_000), np.arange(1, 1000), 2**53 - np.arange(1000)]
+    )
     u = k.astype(np.float64) * 2.0**-53
     np.testing.assert_array_max_ulp(rng._log_unit.py_func(u), np.log(u), maxulp=1)
-    w = np.concatenate([gen.integers(0, 2**53, 100_000), np.arange(1000), 2**53 - 1 - np.arange(1000)])
-    w = np.concatenate([w, ((np.arange(-500, 500)[:, None] + (np.arange(5) << 51)) % 2**53).ravel()])
+    w = np.concatenate(
+        [gen.integers(0, 2**53, 100_000), np.arange(1000), 2**53 - 1 - np.arange(1000)]
+    )
+    w = np.concatenate(
+        [w, ((np.arange(-500, 500)[:, None] + (np.arange(5) << 51)) % 2**53).ravel()]
+    )
     c, s = rng._cos_sin_turn.py_func(w.astype(np.int64))
     two_pi = 2 * np.longdouble("3.14159265358979323846264338327950288")
     angle = two_pi * np.longdouble(2.0**-53) * w.astype(np.longdouble)
@@ -197,7 +216,9 @@ def test_independent_of_thread_count():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, two)
     z0, z1 = rng.normal_pairs(5, np.arange(10_000)[:, None], np.arange(20)[None, :])
-    np.testing.assert_allclose(one, [z0.sum(axis=1), z1.sum(axis=1)], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        one, [z0.sum(axis=1), z1.sum(axis=1)], rtol=0, atol=1e-12
+    )
 
 
 def test_particle_loop_vectorises():

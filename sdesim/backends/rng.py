@@ -69,13 +69,13 @@ import numba
 import numpy as np
 
 __all__ = [
-    "philox4x32",
-    "uniform",
     "normal_pair",
-    "random_words",
-    "uniforms",
     "normal_pairs",
     "normals",
+    "philox4x32",
+    "random_words",
+    "uniform",
+    "uniforms",
 ]
 
 _M32 = np.uint64(0xFFFFFFFF)
@@ -301,7 +301,9 @@ def _blocked(block, dtype, seed, streams, counters):
     s = _as_u64("seed", seed)
     if s.ndim:
         raise ValueError("seed must be a scalar")
-    q, n = np.broadcast_arrays(_as_u64("streams", streams), _as_u64("counters", counters))
+    q, n = np.broadcast_arrays(
+        _as_u64("streams", streams), _as_u64("counters", counters)
+    )
     shape = q.shape
     q, n = q.ravel(), n.ravel()
     outs = None
