@@ -32,7 +32,7 @@ from numba import njit, prange
 
 
 # bump when the generated code changes for the same expressions (cache key)
-_CODEGEN_VERSION = 2
+_CODEGEN_VERSION = 3
 
 
 def cache_dir() -> Path:
@@ -140,7 +140,8 @@ def numba_functions(name: str, exprs, inputs: Inputs, shape: tuple[int, ...]) ->
     Point form: ``name(w, [u, v,] *scalars, out)`` writes ``out`` of ``shape``
     (or returns a float when ``shape == ()``). Batch form:
     ``name_many(W, [U, V,] *scalars, out)`` with ``W`` of shape ``(n, dim)`` and
-    ``out`` of shape ``(n, *shape)``; parallel over ``n``.
+    ``out`` of shape ``(n, *shape)``; parallel over ``n``. ``name_many_serial``:
+    the same, serial (for ``n < PARALLEL_MIN``, see :func:`batch_kernel`).
     """
     flat = list(exprs)
     index = list(_ndindex(shape))
@@ -165,7 +166,20 @@ def numba_functions(name: str, exprs, inputs: Inputs, shape: tuple[int, ...]) ->
                       lambda k: "out[_p" + "".join(f", {i}" for i in index[k]) + "]", printer)
     many = (f"@njit(cache=True, parallel=True)\ndef {name}_many({many_args}, out):\n"
             f"    for _p in prange({arrays[0].upper()}.shape[0]):\n{_indent(many_body, 2)}\n")
-    return point + "\n\n" + many
+    # serial twin for small batches: a parallel region costs tens of microseconds
+    # to start, and milliseconds when the cores are oversubscribed
+    serial = (f"@njit(cache=True)\ndef {name}_many_serial({many_args}, out):\n"
+              f"    for _p in range({arrays[0].upper()}.shape[0]):\n{_indent(many_body, 2)}\n")
+    return point + "\n\n" + many + "\n\n" + serial
+
+
+# below this many points the serial batch kernels are faster than the parallel ones
+PARALLEL_MIN = 4096
+
+
+def batch_kernel(module, name: str, n: int):
+    """The batch kernel ``name_many`` of ``module`` for ``n`` points, serial when ``n`` is small."""
+    return getattr(module, f"{name}_many" if n >= PARALLEL_MIN else f"{name}_many_serial")
 
 
 def _ndindex(shape):

@@ -102,5 +102,6 @@ class ModifiedField:
         W = check_points(W, self.loss.dim, self.loss.names)
         flat = W.reshape(-1, self.loss.dim)
         out = np.empty_like(flat)
-        self.kernels.field_many(flat, *self.loss.parameter_values(t), self.lr, out)
+        kernel = codegen.batch_kernel(self.kernels, "field", flat.shape[0])
+        kernel(flat, *self.loss.parameter_values(t), self.lr, out)
         return out.reshape(W.shape)

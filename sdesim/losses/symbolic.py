@@ -153,7 +153,8 @@ class Loss:
 
     @cached_property
     def kernels(self):
-        """Generated Numba module: ``value``, ``grad``, ``hessian`` and their ``*_many`` forms."""
+        """Generated Numba module: ``value``, ``grad``, ``hessian`` and their ``*_many`` (parallel)
+        and ``*_many_serial`` batch forms."""
         d = self.dim
         inputs = self._inputs()
         return codegen.numba_module(
@@ -192,21 +193,22 @@ class Loss:
         lead = arrays[0].shape[:-1]
         flat = [np.ascontiguousarray(a.reshape(-1, self.dim)) for a in arrays]
         out = np.empty((flat[0].shape[0],) + shape)
+        kernel = codegen.batch_kernel(*kernel, out.shape[0])
         kernel(*flat, *self.parameter_values(t), out)
         return out.reshape(lead + shape)
 
     def value(self, W, t: float = 0.0) -> np.ndarray:
         """:math:`C(w)` for ``W`` of shape ``(..., dim)``; returns shape ``(...)``."""
-        return self._call(self.kernels.value_many, W, (), t)
+        return self._call((self.kernels, "value"), W, (), t)
 
     def grad(self, W, t: float = 0.0) -> np.ndarray:
         r""":math:`\nabla C(w)`, shape ``(..., dim)``."""
-        return self._call(self.kernels.grad_many, W, (self.dim,), t)
+        return self._call((self.kernels, "grad"), W, (self.dim,), t)
 
     def hessian(self, W, t: float = 0.0) -> np.ndarray:
         r""":math:`\nabla^2 C(w)`, shape ``(..., dim, dim)``."""
-        return self._call(self.kernels.hessian_many, W, (self.dim, self.dim), t)
+        return self._call((self.kernels, "hessian"), W, (self.dim, self.dim), t)
 
     def third(self, W, U, V, t: float = 0.0) -> np.ndarray:
         r"""Third-derivative contraction :math:`\sum_{jk} \partial_{ijk} C\, u_j v_k`, shape ``(..., dim)``."""
-        return self._call(self._third_kernels.third_many, W, (self.dim,), t, U, V)
+        return self._call((self._third_kernels, "third"), W, (self.dim,), t, U, V)
