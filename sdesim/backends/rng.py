@@ -20,10 +20,10 @@ as easy as 1, 2, 3", SC 2011; the Random123 reference) maps the 128-bit counter
 
 with 32x32 -> 64-bit products, ``M0 = 0xD2511F53``, ``M1 = 0xCD9E8D57`` and
 the key bumped by the Weyl constants ``(0x9E3779B9, 0xBB67AE85)`` between
-rounds. It is a keyed bijection on 128-bit blocks that passes TestU01 BigCrush
-for sequential counters from 7 rounds up (10 are used: the standard safety
-margin), over all 2^64 streams and keys; it is the generator of cuRAND's
-``Philox4_32_10`` and of NumPy's ``Philox`` family. Chosen over a 64-bit
+rounds. It is a keyed bijection on 128-bit blocks; from 7 rounds up it passes
+TestU01 BigCrush with counters stepped in any of their words and many keys
+(Salmon et al.), and 10 rounds is the standard safety margin. It is cuRAND's
+``Philox4_32_10`` (NumPy's ``Philox`` is the 4x64 sibling). Chosen over a 64-bit
 mixer (SplitMix64 or the murmur3 finaliser over a hashed key) because its
 quality is established by the literature rather than by our own tests, and
 its 32-bit multiplies map onto ``vpmuludq`` (AVX2/AVX-512) and onto CUDA's
@@ -50,7 +50,9 @@ are independent N(0, 1) (tails cut at :math:`\sqrt{106 \ln 2} = 8.57`, a mass of
 (:math:`|\text{error}| < 2^{-58}`); :math:`x` carries one rounding of the
 product, which only perturbs the uniform angle by 1e-16 relative. The quadrant
 swap and signs are integer operations on the IEEE bits. Overall ``z`` is within
-about 2 ulp of the exact Box-Muller value of its ``(u_1, u_2)``.
+1e-15 of the exact Box-Muller value of its ``(u_1, u_2)`` (largest error 8.9e-16
+in 40,000 values checked against 100-bit arithmetic), far below any statistical
+resolution (the standard error of a mean of 1e8 normals is 1e-4).
 
 Implementation
 --------------
@@ -62,13 +64,25 @@ every operation is correctly rounded IEEE arithmetic (Numba contracts nothing
 into FMAs without ``fastmath``). No intermediate overflows 64 bits, so NumPy
 raises no overflow warnings. A counter value must serve one draw only:
 ``uniform`` and ``normal_pair`` at the same ``(seed, stream, counter)`` share
-the Philox block.
+the Philox block; give each purpose its own counter range.
+
+In a kernel, call :func:`normal_pair` in the innermost loop over particles and
+index the state through slice views counted from 0 (``x = W[d, lo:hi]``,
+``for i in range(x.shape[0])``, stream ``lo + i``): an index from
+``range(lo, hi)`` may be negative as far as LLVM knows, and Numba's wraparound
+select then blocks vectorisation. Pass seeds of 2^63 and above as ``np.uint64``.
+Numba's on-disk cache of a calling kernel does not see edits to this module:
+include :data:`VERSION` in the cache key of generated kernels.
 """
 
 import numba
 import numpy as np
 
+VERSION = 1
+"""Version of the output streams; bumped whenever any output bit changes."""
+
 __all__ = [
+    "VERSION",
     "normal_pair",
     "normal_pairs",
     "normals",
