@@ -1,0 +1,18 @@
+"""Fokker-Planck densities of the SGD diffusion on a grid.
+
+`Grid` (grid.py), the exponentially fitted finite-volume operator
+(diffusion.py: tensor checks and lattice decomposition; operator.py: assembly),
+linear solvers (linsolve.py), time stepping (evolve.py), functionals
+(observables.py), warnings (diagnostics.py) and the `FokkerPlanck` front end
+(solver.py).
+"""
+
+from .diagnostics import BoundaryMassWarning, ResolutionWarning
+from .diffusion import NonPSDError, PositivityWarning
+from .evolve import DensityResult
+from .grid import Grid
+from .linsolve import SolverError
+from .solver import FokkerPlanck
+
+__all__ = ["Grid", "FokkerPlanck", "DensityResult", "NonPSDError", "PositivityWarning",
+           "BoundaryMassWarning", "ResolutionWarning", "SolverError"]

@@ -1,0 +1,228 @@
+"""`FokkerPlanck`: the density of the SGD diffusion on a grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from sdesim.errors import ShapeError
+
+from . import observables
+from .diagnostics import check_density
+from .diffusion import check_tensor
+from .evolve import DensityResult, evolve
+from .linsolve import factorize
+from .operator import Operator
+
+
+class FokkerPlanck:
+    """Ito Fokker-Planck equation of ``dw = b(w) dt + G dW``, ``D = G G^T / 2``:
+
+    .. math:: \\partial_t \\rho = \\nabla\\cdot\\big(-b\\rho + \\nabla\\cdot(D\\rho)\\big),
+              \\qquad b = -\\nabla C \\text{ by default},
+
+    on a `Grid` with zero-flux walls, discretised by conservative finite
+    volumes with exponentially fitted (Scharfetter-Gummel) link fluxes (see
+    `sdesim.fokker_planck.operator`). Time is ``t = k * lr``.
+
+    Parameters
+    ----------
+    loss : Loss, QuadraticModel or FiniteSumLoss
+        Needs ``value(W)`` (and ``grad`` unless ``drift`` is given); ``loss.dim == grid.dim``.
+    temperature : float, optional
+        Isotropic noise ``D = T I`` (SGD: ``T = lr / 2B``); steady state Gibbs ``exp(-C/T)``.
+    grid : Grid
+    diffusion : array (dim, dim) or callable, optional
+        Constant ``D``, or ``W (..., dim) -> (..., dim, dim)`` state-dependent ``D(w)``
+        (evaluated at the cell centres). Exactly one of ``temperature``/``diffusion``.
+    drift : callable, optional
+        ``W (..., dim) -> (..., dim)`` replacing ``-grad C`` (e.g. a modified drift);
+        integrated along links with Simpson's rule. A drift equal to ``-grad C`` at
+        the centres is used as the exact potential difference instead.
+    noise_schedule : callable, optional
+        ``t -> s(t) >= 0``, the diffusion at time ``t`` is ``s(t) D`` (a learning-rate
+        schedule, ``s = lr(t) / lr(0)``); used by `evolve`, the rest uses ``s(0)``.
+    solver : {"auto", "direct", "iterative"}
+        Sparse LU (SuperLU), or GMRES with algebraic multigrid (pyamg) / ILU.
+    tol : float
+        Relative residual of the iterative solver.
+
+    Raises
+    ------
+    ShapeError
+        ``loss.dim != grid.dim`` or a tensor of the wrong shape.
+    NonPSDError
+        ``D`` is not symmetric positive semi-definite at some cell.
+    """
+
+    def __init__(self, loss, temperature=None, *, grid, diffusion=None, drift=None,
+                 noise_schedule=None, solver="auto", tol=1e-10):
+        if (temperature is None) == (diffusion is None):
+            raise ValueError("give exactly one of temperature= and diffusion=")
+        if getattr(loss, "dim", grid.dim) != grid.dim:
+            raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
+        self.loss, self.grid = loss, grid
+        self.solver, self.tol = solver, tol
+        self.noise_schedule = noise_schedule
+        X = grid.centers
+        self.potential = np.asarray(loss.value(X), dtype=float)
+        if temperature is not None:
+            if not temperature > 0:
+                raise ValueError(f"temperature must be positive; got {temperature}")
+            D = float(temperature) * np.eye(grid.dim)
+        elif callable(diffusion):
+            D = check_tensor(diffusion(X), grid.dim, where=X)
+            if np.all(D == D.reshape(-1, grid.dim, grid.dim)[0]):
+                D = D.reshape(-1, grid.dim, grid.dim)[0].copy()
+        else:
+            D = check_tensor(diffusion, grid.dim)
+            if D.shape != (grid.dim, grid.dim):
+                raise ShapeError(f"a constant diffusion must be ({grid.dim}, {grid.dim}); got {D.shape}")
+        self.diffusion = D
+        iso = D.ndim == 2 and np.all(D == D[0, 0] * np.eye(grid.dim))
+        self.temperature = float(D[0, 0]) if iso else None
+        kwargs = {"potential": self.potential}
+        if drift is not None:
+            b = np.asarray(drift(X), dtype=float)
+            if b.shape != X.shape:
+                raise ShapeError(f"drift returned shape {b.shape}, expected {X.shape}")
+            if not np.array_equal(b, -np.asarray(loss.grad(X))):
+                mids = [drift(X + 0.5 * h * np.eye(grid.dim)[i]) for i, h in enumerate(grid.spacing)]
+                kwargs = {"drift_centres": b, "drift_midpoints": mids}
+        self.operator = Operator(grid, D, **kwargs)
+
+    @classmethod
+    def from_dynamics(cls, loss, dynamics, grid, **kwargs):
+        """The Fokker-Planck equation of a continuous dynamic, e.g. `SGDDiffusion`.
+
+        Reads ``dynamics.drift(loss, W, 0)`` and ``dynamics.diffusion(loss, W, 0)``
+        (``D = G G^T / 2``), the coefficients the particle simulator integrates.
+        With a learning-rate ``schedule`` the diffusion at time ``t`` is
+        ``D * temperature(t) / temperature(0)`` (the drift ``-grad C`` does not
+        depend on ``lr`` in the time ``t = k * lr``).
+        """
+        if getattr(dynamics, "schedule", None) is not None:
+            T0 = dynamics.temperature(0.0)
+            kwargs.setdefault("noise_schedule", lambda t: dynamics.temperature(t) / T0)
+        return cls(loss, grid=grid, drift=lambda W: dynamics.drift(loss, W, 0.0),
+                   diffusion=lambda W: dynamics.diffusion(loss, W, 0.0), **kwargs)
+
+    def _scale(self, t):
+        return 1.0 if self.noise_schedule is None else float(self.noise_schedule(t))
+
+    def matrix(self, t=0.0):
+        """Sparse generator ``L`` (CSR, flat C order): ``d rho/dt = L rho``; columns sum to 0."""
+        return self.operator.matrix(self._scale(t))
+
+    def steady_state(self):
+        """Stationary density: ``L rho = 0``, ``sum(rho) * cell_volume = 1``.
+
+        Solved with the equation at the cell of lowest loss replaced by
+        ``rho = 1`` there, then normalised; iterative solves start from
+        ``exp(-C / T)`` with ``T = tr(D) / dim``. Warns `BoundaryMassWarning` /
+        `ResolutionWarning` when the grid cannot represent the result.
+
+        Returns
+        -------
+        array of grid.shape
+        """
+        L = self.matrix()
+        n = L.shape[0]
+        p = int(np.argmin(self.potential))
+        keep = np.ones(n)
+        keep[p] = 0.0
+        A = sp.diags(keep) @ (-L) + sp.csr_matrix(([1.0], ([p], [p])), shape=(n, n))
+        b = np.zeros(n)
+        b[p] = 1.0
+        T = np.trace(self.diffusion, axis1=-2, axis2=-1).mean() / self.grid.dim
+        guess = np.exp(-np.minimum((self.potential.ravel() - self.potential.flat[p]) / T, 700.0))
+        rho = factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(b, x0=guess)
+        rho = self.grid.normalize(rho.reshape(self.grid.shape))
+        check_density(self.grid, rho, "steady state")
+        return rho
+
+    def evolve(self, rho0, t_end, dt, record=None, method="backward-euler"):
+        """Integrate the density from ``rho0`` to ``t_end``.
+
+        Parameters
+        ----------
+        rho0 : array of grid.shape, or callable on ``grid.centers``
+            Initial density, normalised to unit mass (``grid.gaussian``,
+            ``grid.histogram(w0)`` build common ones).
+        t_end, dt : float
+            ``dt`` is shrunk to ``t_end / ceil(t_end / dt)``.
+        record : int or sequence of float, optional
+            Every ``record`` steps (and the final one), or at these times
+            (multiples of ``dt``). Default: initial and final density.
+        method : {"backward-euler", "tr-bdf2"}
+            Backward Euler (first order) keeps the density non-negative and
+            ``KL(rho_t || rho_inf)`` non-increasing for every ``dt`` (M-matrix
+            scheme); TR-BDF2 is second order and L-stable.
+
+        Returns
+        -------
+        DensityResult
+        """
+        rho0 = rho0(self.grid.centers) if callable(rho0) else rho0
+        rho0 = self.grid.normalize(rho0)
+        t, rho, meta = evolve(self.operator.matrix, self._scale, rho0.ravel(), t_end, dt, record,
+                              method, self.solver, self.grid.dim, self.tol)
+        rho = rho.reshape(len(t), *self.grid.shape)
+        check_density(self.grid, rho[-1], "density at t_end")
+        return DensityResult(t, rho, self.grid, meta)
+
+    def mean_first_passage_time(self, target):
+        """Mean first-passage time ``tau(w)`` into ``target`` (absorbing).
+
+        Solves the backward equation ``L^T tau = -1`` off the target,
+        ``tau = 0`` on it (``L^T`` is the generator of the discrete Markov
+        chain), with zero-flux walls elsewhere.
+
+        Parameters
+        ----------
+        target : bool array of grid.shape, or callable ``centres -> bool array``
+
+        Returns
+        -------
+        array of grid.shape
+        """
+        mask = target(self.grid.centers) if callable(target) else target
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.grid.shape:
+            raise ShapeError(f"target has shape {mask.shape}, the grid {self.grid.shape}")
+        if not mask.any():
+            raise ValueError("the target region contains no grid cell")
+        free = ~mask.ravel()
+        A = (-self.matrix().T).tocsr()[free][:, free]
+        tau = np.zeros(self.grid.size)
+        if free.any():
+            tau[free] = factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(np.ones(free.sum()))
+        return tau.reshape(self.grid.shape)
+
+    def current(self, rho, t=0.0):
+        """Probability current ``J = b rho - div(D rho)`` at the centres, ``(*shape, dim)``.
+
+        Built from the discrete link fluxes, so ``d rho/dt = -div J`` holds exactly
+        on the links; zero for a Gibbs density with isotropic noise.
+        """
+        return self.operator.current(self.grid.check_density(rho), self._scale(t))
+
+    def marginal(self, rho, axis):
+        """Marginal density on ``axis`` (int or tuple), see `observables.marginal`."""
+        return observables.marginal(self.grid, rho, axis)
+
+    def kl(self, rho, rho_ref):
+        """``KL(rho || rho_ref) = int rho log(rho / rho_ref)``."""
+        return observables.kl(self.grid, rho, rho_ref)
+
+    def entropy(self, rho):
+        """``H(rho) = -int rho log rho``."""
+        return observables.entropy(self.grid, rho)
+
+    def free_energy(self, rho):
+        """``F = E[C] - T H(rho)`` (isotropic noise only; ``T`` at ``t = 0``)."""
+        if self.temperature is None:
+            raise ValueError("the free energy E[C] - T H needs isotropic noise D = T I; "
+                             "use kl(rho, steady_state()) for anisotropic D")
+        return observables.free_energy(self.grid, rho, self.potential,
+                                       self.temperature * self._scale(0.0))
