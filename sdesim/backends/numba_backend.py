@@ -1,0 +1,217 @@
+"""The Numba backend: compiled ensemble kernels, parallel over particles, time loop inside.
+
+Kernels are generated per loss (:mod:`sdesim.backends.numba_source`) or fixed
+(:mod:`sdesim.backends.numba_linear` for quadratic models) and reproduce the
+NumPy reference backend's random streams. Flows use the same adaptive
+Dormand-Prince driver as the NumPy backend on the compiled vector field: an
+adaptive step needs the ensemble's error between steps, and takes few of them.
+Milstein runs on the NumPy backend only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from sdesim import codegen
+from sdesim.backends import numba_source, numpy_backend
+from sdesim.backends.common import sampling_key
+from sdesim.dynamics import GD, SGD, SGDDiffusion
+from sdesim.dynamics.noise import constant_factor, psd_factor
+from sdesim.integrators.ou_exact import ou_propagators
+from sdesim.losses.modified import LR
+
+name = "numba"
+CHUNK = 256
+SCHEMES = {None: "euler", "euler_maruyama": "euler", "heun": "heun", "weak2": "weak2"}
+
+
+def _scheme(problem):
+    try:
+        return SCHEMES[problem.integrator]
+    except KeyError:
+        raise ValueError(f"backend 'numba' runs the integrators {sorted(k for k in SCHEMES if k)} "
+                         f"(and 'exact_ou' on quadratic models); use backend='numpy' for "
+                         f"{problem.integrator!r}") from None
+
+
+def advance(problem, state, k0, k1, record):
+    """Advance ``state`` from step ``k0`` to ``k1``; return the states at steps ``record``."""
+    dyn = problem.dynamic
+    if not isinstance(dyn, (GD, SGD, SGDDiffusion)):
+        return numpy_backend.advance_flow(problem, state, k0, k1, record)
+    record = np.ascontiguousarray(record, dtype=np.int64)
+    R = np.empty((record.size, problem.n_particles, problem.dim))
+    runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
+              "finite_sum": _advance_finite_sum}[problem.kind]
+    runner(problem, state, k0, k1, record, R)
+    return list(R)
+
+
+def _coefficients(problem, k0, k1):
+    """Per-step ``(a_k, b_k, lr_k)`` of the common update (see :mod:`.numba_source`)."""
+    dyn = problem.dynamic
+    t = np.arange(k0, k1) * problem.dt
+    lr = np.asarray(dyn.lr_at(t), dtype=float) * np.ones(k1 - k0)
+    if isinstance(dyn, SGDDiffusion):
+        a = np.full(k1 - k0, problem.dt)
+        b = np.sqrt(lr * problem.dt * dyn.noise_scale / dyn.batch_size)
+        return a, b, lr
+    if isinstance(dyn, GD):
+        return lr, np.zeros_like(lr), lr
+    return lr, -lr / np.sqrt(dyn.batch_size), lr
+
+
+def _momentum(dyn):
+    mu = getattr(dyn, "momentum", 0.0)
+    return mu, (mu if getattr(dyn, "nesterov", False) else 0.0)
+
+
+# --- symbolic losses ----------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _symbolic_module(loss, noise, r, scheme, momentum, nudge, modified):
+    g = sympy.Matrix(loss.gradient_exprs)
+    drift = -(g + LR / 2 * loss.hessian_exprs * g) if modified else -g
+    scalars = loss.time_parameters
+    src = [numba_source.HEADER, numba_source.THREE_POINT,
+           numba_source.point_function("drift", list(drift), loss.variables, scalars + (LR,))]
+    if noise == "hessian" or nudge:
+        src.append(numba_source.point_function("hessian", list(loss.hessian_exprs), loss.variables, scalars))
+    src.append(numba_source.symbolic_kernel(loss.dim, len(scalars), noise, r, scheme, momentum, nudge))
+    return codegen.load_module("\n".join(src), prefix="sdesim_run")
+
+
+def _advance_symbolic(problem, state, k0, k1, record, R):
+    loss, dyn = problem.loss, problem.dynamic
+    a, b, lr = _coefficients(problem, k0, k1)
+    scheme = _scheme(problem) if isinstance(dyn, SGDDiffusion) else "euler"
+    if isinstance(dyn, GD):
+        noise, G = "none", np.zeros((loss.dim, 0))
+    elif isinstance(dyn, SGDDiffusion) and dyn.noise == "isotropic":
+        noise, G = "identity", np.eye(loss.dim)
+    elif isinstance(dyn, SGDDiffusion) and dyn.noise == "lowrank":
+        raise ValueError("backend 'numba' runs low-rank noise on quadratic models and finite sums; "
+                         "on a symbolic loss use noise='anisotropic' or backend='numpy'")
+    else:
+        G = constant_factor(loss, dyn.noise_covariance, dyn.noise_factor)
+        if G is None:
+            noise, G = "hessian", np.eye(loss.dim)
+        else:
+            noise = "identity" if np.array_equal(G, np.eye(loss.dim)) else "matrix"
+    if scheme != "euler" and noise == "hessian":
+        raise ValueError(f"integrator {problem.integrator!r} needs additive noise; "
+                         "this diffusion's noise depends on w (use 'euler_maruyama')")
+    mu, look = _momentum(dyn)
+    nudge = getattr(dyn, "nudge_k", 0)
+    module = _symbolic_module(loss, noise, G.shape[1], scheme, bool(mu), bool(nudge),
+                              bool(getattr(dyn, "modified", False)))
+    t = np.arange(k0, k1) * problem.dt
+    P = np.array([[loss.parameter_values(ti)[j] for j in range(len(loss.time_parameters))] for ti in t]) \
+        if loss.time_parameters else np.zeros((k1 - k0, 0))
+    Wt = np.ascontiguousarray(state.W.T)
+    Vt = np.ascontiguousarray(state.V.T)
+    module.run(Wt, Vt, k0, k1, a, b, lr, P, np.ascontiguousarray(G), mu, look, int(nudge),
+               float(getattr(dyn, "nudge_factor", 1.0)), np.uint64(problem.seed), record, R,
+               state.diverged_at, float(problem.bound), CHUNK)
+    state.W[:] = Wt.T
+    state.V[:] = Vt.T
+
+
+# --- quadratic models ---------------------------------------------------------------
+def _advance_quadratic(problem, state, k0, k1, record, R):
+    from sdesim.backends import numba_linear
+    model, dyn = problem.loss, problem.dynamic
+    H = model.H
+    dim = model.dim
+    a, b, lr = _coefficients(problem, k0, k1)
+    weak2 = False
+    if isinstance(dyn, SGDDiffusion):
+        L = {"isotropic": np.eye(dim), "anisotropic": model.noise_sqrt()}.get(dyn.noise)
+        if L is None:
+            L = psd_factor(model.S, dyn.rank)
+        if dyn.modified:
+            raise ValueError("modified=True on a quadratic model: use backend='numpy'")
+        integ = problem.integrator or "euler_maruyama"
+        dt = problem.dt
+        if integ == "exact_ou":
+            A, Lq = ou_propagators(H, dyn.noise_scale * dyn.lr / dyn.batch_size * (L @ L.T), dt)
+            K, L = np.eye(dim) - A, Lq
+            a = np.ones_like(a)
+            b = np.sqrt(lr / dyn.lr)
+        elif _scheme(problem) in ("heun", "weak2"):
+            K = H - 0.5 * dt * H @ H
+            L = (np.eye(dim) - 0.5 * dt * H) @ L
+            a = np.ones_like(a) * dt
+            weak2 = _scheme(problem) == "weak2"
+        else:
+            K = H
+    else:
+        K = H
+        L = model.noise_sqrt() if isinstance(dyn, SGD) else np.zeros((dim, 0))
+        if isinstance(dyn, SGD) and dyn.nudge_k:
+            U = model.hessian_eigenvectors[:, :dyn.nudge_k]
+            Pn = np.eye(dim) - (1.0 - dyn.nudge_factor) * U @ U.T
+            K, L = Pn @ H, Pn @ L
+    mu, look = _momentum(dyn)
+    D = np.ascontiguousarray(state.W - model.w_star)
+    numba_linear.run(D, state.V, k0, k1, a, b, np.ascontiguousarray(K.T), np.ascontiguousarray(L.T),
+                     np.ascontiguousarray(model.w_star, dtype=float), mu, look, weak2,
+                     np.uint64(problem.seed), record, R, state.diverged_at, float(problem.bound), CHUNK)
+    state.W[:] = D + model.w_star
+
+
+# --- finite sums --------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _finite_sum_module(loss):
+    src = [numba_source.HEADER, numba_source.THREE_POINT, loss_point_source(loss), numba_source.FINITE_SUM]
+    return codegen.load_module("\n".join(src), prefix="sdesim_run")
+
+
+def loss_point_source(loss):
+    """Source of ``sample_grad(w, x, out)`` for a finite-sum loss."""
+    grad = [sympy.diff(loss.expr, v) for v in loss.variables]
+    inputs = codegen.Inputs((("w", loss.variables), ("x", loss.data_symbols)))
+    body = codegen._body(grad, inputs, lambda a_, i: f"{a_}[{i}]", lambda k: f"out[{k}]",
+                         codegen._NumbaPrinter())
+    return '\n@njit(inline="always")\ndef sample_grad(w, x, out):\n' + \
+        "".join("    " + line + "\n" for line in body)
+
+
+def _advance_finite_sum(problem, state, k0, k1, record, R):
+    loss, dyn = problem.loss, problem.dynamic
+    a, b, _ = _coefficients(problem, k0, k1)
+    mode, B, anisotropic, heun, weak2 = 0, 0, False, False, False
+    G = np.zeros((loss.dim, 0))
+    if isinstance(dyn, SGD):
+        if dyn.nudge_k:
+            raise ValueError("nudged SGD on a finite sum runs on backend='numpy'")
+        mode = {"replacement": 1, "shuffle": 2, "fixed": 3}[dyn.sampling]
+        B = dyn.batch_size
+        b = np.zeros_like(b)
+    elif isinstance(dyn, SGDDiffusion):
+        scheme = _scheme(problem)
+        heun, weak2 = scheme != "euler", scheme == "weak2"
+        if dyn.noise == "isotropic":
+            G = np.eye(loss.dim)
+        elif dyn.noise == "lowrank":
+            raise ValueError("low-rank noise on a finite sum runs on backend='numpy'")
+        else:
+            anisotropic = True
+            if heun:
+                raise ValueError(f"integrator {problem.integrator!r} needs additive noise; "
+                                 "anisotropic finite-sum noise depends on w (use 'euler_maruyama')")
+    mu, look = _momentum(dyn)
+    n = loss.n_samples
+    perm = state.extra.get("perm")
+    if perm is None or perm.shape != (problem.n_particles, n):
+        perm = state.extra["perm"] = np.zeros((problem.n_particles, n), np.int64)
+    Wt = np.ascontiguousarray(state.W.T)
+    Vt = np.ascontiguousarray(state.V.T)
+    _finite_sum_module(loss).run(
+        Wt, Vt, loss.data_matrix, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2,
+        np.uint64(problem.seed), np.uint64(sampling_key(problem.seed)), perm, record, R,
+        state.diverged_at, float(problem.bound), CHUNK)
+    state.W[:] = Wt.T
+    state.V[:] = Vt.T
