@@ -169,6 +169,12 @@ class FiniteSumLoss:
         if unbound:
             raise SymbolError(f"unbound symbol(s) {', '.join(unbound)} in the per-sample loss {expr}: "
                               "name them in params, give them as data, or bind them by keyword")
+        extra = sorted(set(constants) - present)
+        if extra:
+            raise SymbolError(f"constant(s) {', '.join(extra)} do not appear in the per-sample loss {expr}")
+        for k, v in constants.items():
+            if not np.isfinite(float(v)):
+                raise NonFiniteError(f"constant {k}={v} is not finite")
         self.expr = expr.xreplace({symbol(k): sympy.Float(v) for k, v in constants.items()})
         self.data = {k: np.asarray(v, dtype=np.float64) for k, v in data.items()}
 
