@@ -61,10 +61,12 @@ bit reinterpretation, no branches and no libm calls: LLVM vectorises a particle
 loop that calls them (SVML is not needed), and the same source run by NumPy
 on ``uint64`` arrays (through ``.py_func``) gives bit-identical results, since
 every operation is correctly rounded IEEE arithmetic (Numba contracts nothing
-into FMAs without ``fastmath``). No intermediate overflows 64 bits, so NumPy
-raises no overflow warnings. A counter value must serve one draw only:
-``uniform`` and ``normal_pair`` at the same ``(seed, stream, counter)`` share
-the Philox block; give each purpose its own counter range.
+into FMAs without ``fastmath``; a kernel compiled with ``fastmath=True`` draws
+normals that differ by up to 1e-15 and are no longer bit-identical; a CUDA port
+must likewise be built with ``--fmad=false``). No intermediate overflows 64
+bits, so NumPy raises no overflow warnings. A counter value must serve one
+draw only: ``uniform`` and ``normal_pair`` at the same ``(seed, stream,
+counter)`` share the Philox block; give each purpose its own counter range.
 
 In a kernel, call :func:`normal_pair` in the innermost loop over particles and
 index the state through slice views counted from 0 (``x = W[d, lo:hi]``,
