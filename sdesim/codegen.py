@@ -59,6 +59,10 @@ class _NumbaPrinter(PythonCodePrinter):
     def _print_Rational(self, expr):
         return f"({float(expr.p)}/{float(expr.q)})"
 
+    def _print_DiracDelta(self, expr):
+        # derivatives of Abs/sign/Heaviside: zero almost everywhere (pointwise kernels)
+        return "0.0"
+
     def _print_Integer(self, expr):
         return f"{float(expr)}"
 
@@ -76,6 +80,9 @@ class _CudaPrinter(C99CodePrinter):
 
     def _print_Integer(self, expr):
         return f"{float(expr)}"
+
+    def _print_DiracDelta(self, expr):
+        return "0.0"
 
 
 @dataclass(frozen=True)
