@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from sdesim.errors import NonFiniteError
+from sdesim.errors import NonFiniteError, ShapeError
 
 from .diffusion import lattice_weights
 
@@ -90,6 +90,27 @@ def _shift(x, stride, n):
     return out
 
 
+def _shift_rows(x, stride):
+    """``y[c] = x[c + stride]`` along the first axis, repeating the last row past the end."""
+    return np.concatenate([x[stride:], np.repeat(x[-1:], stride, axis=0)])
+
+
+def _solve(D, b):
+    """``D^{-1} b`` for ``D`` (dim, dim) or (N, dim, dim) and ``b`` (N, dim)."""
+    if D.ndim == 2:
+        return b @ np.linalg.inv(D).T
+    return np.linalg.solve(D, b[..., None])[..., 0]
+
+
+def _finite_drift(drift, W):
+    b = np.asarray(drift(W), dtype=float)
+    if b.shape != W.shape:
+        raise ShapeError(f"the drift returned shape {b.shape} for points of shape {W.shape}")
+    if not np.all(np.isfinite(b)):
+        raise NonFiniteError("the drift is not finite on every grid cell and link midpoint")
+    return b
+
+
 def _valid(shape, offset):
     ok = np.ones(shape, dtype=bool)
     for i, o in enumerate(offset):
@@ -112,44 +133,61 @@ class Operator:
     grid : Grid
     diffusion : array (dim, dim) or (*shape, dim, dim)
         ``D`` at the cell centres (constant or per cell); already validated.
+    drift : callable
+        ``W (..., dim) -> b (..., dim)``.
     potential : array of grid.shape, optional
-        ``C`` at the centres for a gradient drift ``b = -grad C``.
-    drift_centres, drift_midpoints : arrays, optional
-        For a general drift: ``b`` at the centres ``(*shape, dim)`` and, per axis
-        ``i``, ``b`` at the centres shifted by ``h_i/2 e_i`` (list of arrays
-        ``(*shape, dim)``). ``int b_i dx`` over a link uses Simpson's rule.
+        ``C`` at the centres when ``b = -grad C``; with ``D = T I`` constant the link
+        Peclet numbers are the exact differences ``-(C_{c+delta} - C_c) / T``.
+
+    Notes
+    -----
+    The drift is shared among the links through ``g = D^{-1} b``: link ``k``
+    gets ``beta_k = a_k P_k`` with Peclet number ``P_k = int_link g . dx``
+    (Simpson's rule, ``D`` at the link midpoint the mean of the two cells), so
+    that ``sum_k beta_k delta_k = D g = b`` and every link sees a bounded
+    Peclet number however small its weight. Where ``D`` is singular the drift
+    goes to the axis links instead (``beta_i = int b_i dx / h_i^2``).
     """
 
-    def __init__(self, grid, diffusion, potential=None, drift_centres=None, drift_midpoints=None):
+    def __init__(self, grid, diffusion, drift, potential=None):
         self.grid = grid
-        n, h = grid.size, grid.spacing
-        strides = np.array([int(np.prod(grid.shape[i + 1:])) for i in range(grid.dim)])
+        n, dim, h = grid.size, grid.dim, grid.spacing
+        strides = np.array([int(np.prod(grid.shape[i + 1:])) for i in range(dim)])
         D = np.asarray(diffusion, dtype=float)
         if D.ndim > 2:
-            D = D.reshape(n, grid.dim, grid.dim)
-        if potential is not None:
-            potential = np.asarray(potential, dtype=float).ravel()
-            if not np.all(np.isfinite(potential)):
+            D = D.reshape(n, dim, dim)
+        X = grid.centers.reshape(n, dim)
+        isotropic = D.ndim == 2 and np.all(D == D[0, 0] * np.eye(dim))
+        if potential is not None and isotropic:
+            mode, C = "potential", np.asarray(potential, dtype=float).ravel()
+            if not np.all(np.isfinite(C)):
                 raise NonFiniteError("the loss is not finite on every grid cell")
+        else:
+            lam = np.linalg.eigvalsh(D)
+            mode = "fitted" if lam[..., 0].min() > 1e-12 * lam[..., -1].max() else "axis"
+            b = _finite_drift(drift, X)
+            field = _solve(D, b) if mode == "fitted" else b
         links = []
         for offset, weight in lattice_weights(D, h):
             stride = int(np.dot(offset, strides))
-            axis = [i for i, o in enumerate(offset) if o]
-            beta = 0.0
-            if len(axis) == 1:
-                i = axis[0]
-                if potential is not None:
-                    beta = -(_shift(potential, stride, n) - potential) / h[i] ** 2
-                elif drift_centres is not None:
-                    bc = np.asarray(drift_centres)[..., i].ravel()
-                    bm = np.asarray(drift_midpoints[i])[..., i].ravel()
-                    beta = (bc + 4.0 * bm + _shift(bc, stride, n)) / (6.0 * h[i])
-                    if not np.all(np.isfinite(beta)):
-                        raise NonFiniteError("the drift is not finite on every grid cell")
+            delta = np.array(offset) * h
+            a_dst = _shift(weight, stride, n)
+            a_mean = 0.5 * (weight + a_dst)
+            if mode == "potential":
+                beta = -a_mean * (_shift(C, stride, n) - C) / D[0, 0]
+            elif mode == "axis" and np.count_nonzero(offset) > 1:
+                beta = 0.0
+            else:
+                mid = _finite_drift(drift, X + 0.5 * delta)
+                if mode == "fitted":
+                    D_mid = D if D.ndim == 2 else 0.5 * (D + _shift_rows(D, stride))
+                    mid = _solve(D_mid, mid)
+                integral = (field + 4.0 * mid + _shift_rows(field, stride)) @ delta / 6.0
+                beta = a_mean * integral if mode == "fitted" else integral / float(delta @ delta)
             valid = _valid(grid.shape, offset)
-            links.append(Link(offset, stride, valid, weight, _shift(weight, stride, n),
-                              np.where(valid, beta, 0.0)))
+            links.append(Link(offset, stride, valid, weight, a_dst, np.where(valid, beta, 0.0)))
         self.links = links
+        self.mode = mode
 
     def matrix(self, scale=1.0):
         """Sparse CSR generator ``L`` with ``d rho/dt = L rho`` (flat C order).

@@ -38,7 +38,7 @@ class FokkerPlanck:
     drift : callable, optional
         ``W (..., dim) -> (..., dim)`` replacing ``-grad C`` (e.g. a modified drift);
         integrated along links with Simpson's rule. A drift equal to ``-grad C`` at
-        the centres is used as the exact potential difference instead.
+        the centres counts as ``-grad C`` (exact potential differences when ``D = T I``).
     noise_schedule : callable, optional
         ``t -> s(t) >= 0``, the diffusion at time ``t`` is ``s(t) D`` (a learning-rate
         schedule, ``s = lr(t) / lr(0)``); used by `evolve`, the rest uses ``s(0)``.
@@ -81,15 +81,12 @@ class FokkerPlanck:
         self.diffusion = D
         iso = D.ndim == 2 and np.all(D == D[0, 0] * np.eye(grid.dim))
         self.temperature = float(D[0, 0]) if iso else None
-        kwargs = {"potential": self.potential}
-        if drift is not None:
-            b = np.asarray(drift(X), dtype=float)
-            if b.shape != X.shape:
-                raise ShapeError(f"drift returned shape {b.shape}, expected {X.shape}")
-            if not np.array_equal(b, -np.asarray(loss.grad(X))):
-                mids = [drift(X + 0.5 * h * np.eye(grid.dim)[i]) for i, h in enumerate(grid.spacing)]
-                kwargs = {"drift_centres": b, "drift_midpoints": mids}
-        self.operator = Operator(grid, D, **kwargs)
+        potential = self.potential
+        if drift is None:
+            drift = lambda W: -np.asarray(loss.grad(W))
+        elif not np.array_equal(np.asarray(drift(X), dtype=float), -np.asarray(loss.grad(X))):
+            potential = None
+        self.operator = Operator(grid, D, drift, potential)
 
     @classmethod
     def from_dynamics(cls, loss, dynamics, grid, **kwargs):
