@@ -134,11 +134,13 @@ def main():
 
     base = next(iter(rates.values()))[0]
     print(
-        f"SVML in use: {numba.config.USING_SVML}; particles {n}, steps {steps}, chunk {args.chunk}; "
+        f"SVML in use: {numba.config.USING_SVML}; particles {n}, steps {steps}, "
+        f"chunk {args.chunk}; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
     )
     print(
-        "per CPU-s: normals per second of process CPU time (all threads) = one dedicated core"
+        "per CPU-s: normals per second of process CPU time (all threads), "
+        "i.e. the rate of one dedicated core"
     )
     print(f"{'variant':45s} {'normals/s':>10s} {'ratio':>7s} {'per CPU-s':>10s}")
     for name, (wall, cpu) in rates.items():

@@ -1,4 +1,4 @@
-"""Counter-based RNG (``sdesim.backends.rng``): exactness, NumPy/Numba identity, statistics.
+"""Counter-based RNG (``sdesim.backends.rng``): exactness, identity, statistics.
 
 Statistical tolerances are 5 standard errors of the named estimator at the
 stated sample count and fixed seeds; for N(0, 1) and n samples the standard
@@ -185,7 +185,7 @@ def test_kolmogorov_smirnov(sample):
 
 
 def test_independence(sample):
-    """Adjacent streams, adjacent counters and the two members of a pair are uncorrelated."""
+    """Adjacent streams, adjacent counters and the halves of a pair: uncorrelated."""
     tol = 5 / np.sqrt(sample.size / 2)
     pairs = {
         "adjacent streams": (sample[:-1], sample[1:]),
@@ -222,7 +222,7 @@ def test_independent_of_thread_count():
 
 
 def test_particle_loop_vectorises():
-    """The branch-free normal_pair lets LLVM vectorise a particle loop (uncached kernel)."""
+    """The branch-free normal_pair lets LLVM vectorise a particle loop."""
 
     @numba.njit
     def add_noise(seed, x, lo, k):

@@ -313,7 +313,7 @@ def _pair_block(seed, q, n):
 
 
 def _blocked(block, dtype, seed, streams, counters):
-    """Evaluate ``block`` over the broadcast of ``streams`` and ``counters`` in cache-sized blocks."""
+    """Evaluate ``block`` on broadcast ``streams`` x ``counters``, block by block."""
     s = _as_u64("seed", seed)
     if s.ndim:
         raise ValueError("seed must be a scalar")
