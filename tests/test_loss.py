@@ -245,3 +245,12 @@ def test_non_finite_parameter():
         sd.Loss("(x - c)**2", c=float("nan"))
     with pytest.raises(NonFiniteError, match="c"):
         sd.Loss("(x - c)**2", c=float("inf"))
+
+
+def test_abs_loss_compiles():
+    """Derivatives of Abs contain DiracDelta; kernels use the a.e. value 0."""
+    loss = sd.Loss("Abs(x - y) + x**2")
+    W = np.array([[1.0, 2.0], [3.0, -1.0]])
+    np.testing.assert_allclose(loss.value(W), [2.0, 13.0])
+    np.testing.assert_allclose(loss.grad(W), [[1.0, 1.0], [7.0, -1.0]])
+    np.testing.assert_allclose(loss.hessian(W), [[[2.0, 0.0], [0.0, 0.0]]] * 2)
