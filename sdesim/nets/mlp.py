@@ -188,20 +188,22 @@ class MLP:
         """Fraction of correctly classified samples."""
         return float(np.mean(self.predict(w, x) == np.asarray(y)))
 
+    def _ell(self, z, y):
+        """Per-sample losses ``ell_i`` on logits (no weight decay)."""
+        idx = np.arange(len(y))
+        if self.loss_name == "cross_entropy":
+            zmax = z.max(axis=1)
+            return zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1)) - z[idx, y]
+        r = z.copy()
+        r[idx, y] -= 1.0
+        return 0.5 * np.einsum("ij,ij->i", r, r)
+
     def sample_losses(self, w, x, y):
         """Per-sample losses ``l_i(w) = ell_i + lambda/2 |w|^2``, shape ``(n,)``."""
         w, x, y = np.asarray(w, dtype=float), np.asarray(x, dtype=float), np.asarray(y)
         self._check_xy(x, y)
         z = self._forward(self._unpack(w), x)[-1]
-        idx = np.arange(len(y))
-        if self.loss_name == "cross_entropy":
-            zmax = z.max(axis=1)
-            ell = zmax + np.log(np.exp(z - zmax[:, None]).sum(axis=1)) - z[idx, y]
-        else:
-            r = z.copy()
-            r[idx, y] -= 1.0
-            ell = 0.5 * np.einsum("ij,ij->i", r, r)
-        return ell + 0.5 * self.weight_decay * (w @ w)
+        return self._ell(z, y) + 0.5 * self.weight_decay * (w @ w)
 
     def loss(self, w, x, y):
         """Mean loss ``C(w) = mean_i l_i(w)``."""
@@ -209,12 +211,22 @@ class MLP:
 
     def grad(self, w, x, y):
         """Gradient ``grad C(w)``, shape ``(P,)`` (backpropagation)."""
+        return self._loss_grad(w, x, y, False)[1]
+
+    def loss_and_grad(self, w, x, y):
+        """``(C(w), grad C(w))`` from one forward and one backward pass."""
+        return self._loss_grad(w, x, y, True)
+
+    def _loss_grad(self, w, x, y, want_loss):
         w, x, y = np.asarray(w, dtype=float), np.asarray(x, dtype=float), np.asarray(y)
         self._check_xy(x, y)
         params = self._unpack(w)
         g = np.empty(self.n_params)
         gparams = self._unpack(g)
         acts, d1s, _, z = self._forward(params, x)
+        value = None
+        if want_loss:
+            value = float(self._ell(z, y).mean()) + 0.5 * self.weight_decay * float(w @ w)
         delta = self._dloss(z, y)[0]
         delta *= 1.0 / len(y)
         for l in range(len(params) - 1, -1, -1):
@@ -225,7 +237,7 @@ class MLP:
                 delta = (delta @ params[l][0].T) * d1s[l - 1]
         if self.weight_decay:
             g += self.weight_decay * w
-        return g
+        return value, g
 
     def per_sample_grads(self, w, x, y):
         """Per-sample gradients ``G[i] = grad l_i(w)``, shape ``(n, P)``.
@@ -318,7 +330,9 @@ class SampleJacobian:
     - ``(G v)_i = sum_l [ sum_c (a_{l-1} V_l)_{ic} delta_{l,ic} + delta_{l,i} . v_{b_l} ] + lambda w.v``
     - ``G^T u = [ a_{l-1}^T (u * delta_l), delta_l^T u ]_l + lambda w sum_i u_i``
 
-    each at the cost of one batched backward pass.
+    each at the cost of one batched backward pass, and from them the per-sample
+    gradient covariance ``Sigma_1 = G^T G / n - g g^T`` (``g = grad C``) as an
+    operator, :meth:`covariance_matvec`.
 
     Parameters
     ----------
@@ -373,3 +387,23 @@ class SampleJacobian:
         if net.weight_decay:
             out += net.weight_decay * u.sum() * self.w
         return out
+
+    def covariance_matvec(self, v):
+        """``Sigma_1 v = G^T (G v - mean(G v)) / n`` (equal to ``G^T G v / n - g (g . v)``), shape ``(P,)``."""
+        gv = self.matvec(v)
+        return self.rmatvec(gv - gv.mean()) / self.shape[0]
+
+    def covariance_trace(self):
+        """``tr Sigma_1 = mean_i |grad l_i|^2 - |grad C|^2`` without forming ``G``.
+
+        Uses ``|a delta^T|_F^2 = |a|^2 |delta|^2`` per layer; weight decay shifts
+        every row of ``G`` by ``lambda w`` and drops out.
+        """
+        n = self.shape[0]
+        sq = 0.0
+        for _, acts, deltas in self._chunks:
+            for a, d in zip(acts, deltas):
+                dd = np.einsum("ij,ij->i", d, d)
+                sq += float(np.einsum("ij,ij->i", a, a) @ dd + dd.sum())
+        g0 = self.rmatvec(np.full(n, 1.0 / n)) - self.net.weight_decay * self.w
+        return sq / n - float(g0 @ g0)

@@ -1,0 +1,237 @@
+"""Extract the quadratic model SGD sees near a minimum of a real network.
+
+Near a minimum ``w*`` the loss is ``C(w*) + 1/2 (w - w*)^T H (w - w*)`` and the
+per-sample gradient covariance ``Sigma_1(w) ~ Sigma_1(w*)``. With ``P ~ 10^4``
+parameters neither ``H`` nor ``Sigma_1`` is formed: both are operators
+(Hessian-vector products by the R-operator, ``Sigma_1 v`` by per-sample
+gradient products) and Lanczos finds their top eigenpairs.
+
+Representation (a choice, documented in ``docs/nets.md``): the model is stored in
+the ``k``-dimensional basis ``V = [v_1 .. v_k]`` of the top Hessian eigenvectors,
+with coordinates ``u = V^T (w - w*)``:
+
+.. math::  C(u) = \\tfrac12 u^\\top \\operatorname{diag}(h_1..h_k)\\, u, \\qquad
+           S = V^\\top \\Sigma_1(w^*) V,\\qquad u^* = 0.
+
+This is the part of the dynamics that the top-``k`` sharp directions see; ``S`` is
+generally not diagonal (``H`` and ``Sigma_1`` need not commute). The basis ``V``
+and ``w*`` (``P`` numbers each) are kept next to the model in :class:`Extraction`
+so real trajectories can be projected onto the same coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize
+
+from sdesim.analysis.lanczos import lanczos
+from sdesim.errors import FormatError, ShapeError
+from sdesim.losses.quadratic import QuadraticModel
+from sdesim.nets.data import Dataset
+from sdesim.nets.mlp import MLP
+
+__all__ = ["Extraction", "extract", "extract_quadratic", "refine_minimum"]
+
+_BASIS_FORMAT = "sdesim.nets.Extraction"
+_BASIS_VERSION = 1
+
+
+def refine_minimum(net: MLP, data: Dataset, w, gtol=1e-6, maxiter=2000):
+    """Refine ``w`` towards a minimum of the full training loss with L-BFGS.
+
+    Parameters
+    ----------
+    net : MLP
+    data : Dataset
+        Training set defining ``C``.
+    w : array_like, shape (P,)
+        Starting point (typically the end of an SGD run).
+    gtol : float
+        Stop when ``max_j |(grad C)_j| <= gtol`` (scipy's projected-gradient test).
+    maxiter : int
+        Maximum L-BFGS iterations.
+
+    Returns
+    -------
+    w_star : ndarray, shape (P,)
+    report : dict
+        ``grad_norm`` (``|grad C(w*)|_2`` reached), ``grad_norm_start``, ``loss``,
+        ``loss_start``, ``iterations``, ``converged``, ``message``.
+    """
+    x, y = data.x, data.y
+    w0 = np.array(w, dtype=float)
+    net._unpack(w0)
+
+    def fun(v):
+        return net.loss_and_grad(v, x, y)
+
+    loss0, g0 = fun(w0)
+    res = minimize(fun, w0, jac=True, method="L-BFGS-B",
+                   options={"gtol": gtol, "maxiter": int(maxiter), "maxcor": 20})
+    loss1, g1 = fun(res.x)
+    return res.x, {
+        "loss_start": float(loss0), "grad_norm_start": float(np.linalg.norm(g0)),
+        "loss": float(loss1), "grad_norm": float(np.linalg.norm(g1)),
+        "iterations": int(res.nit), "converged": bool(res.success), "message": str(res.message),
+    }
+
+
+@dataclass(frozen=True, eq=False)
+class Extraction:
+    """An extracted quadratic model with the basis that maps network weights onto it.
+
+    Attributes
+    ----------
+    model : QuadraticModel
+        ``k``-dimensional: ``H = diag(h_1 >= .. >= h_k)``, ``S = V^T Sigma_1 V``, ``w* = 0``.
+    basis : ndarray, shape (P, k)
+        Orthonormal top Hessian eigenvectors ``V`` (columns).
+    w_star : ndarray, shape (P,)
+        The (refined) minimum in weight space.
+    noise_eigenvalues : ndarray, shape (k,)
+        Top eigenvalues of the full ``Sigma_1(w*)``, descending.
+    noise_eigenvectors : ndarray, shape (P, k)
+        Their eigenvectors.
+    report : dict
+        JSON-serialisable: refinement (``grad_norm`` reached, ...), accuracies,
+        ``noise_trace`` (``tr Sigma_1``), ``noise_fraction`` (``tr S / tr Sigma_1``),
+        the net and data description; also the model's ``metadata``.
+    """
+
+    model: QuadraticModel
+    basis: np.ndarray
+    w_star: np.ndarray
+    noise_eigenvalues: np.ndarray
+    noise_eigenvectors: np.ndarray
+    report: dict
+
+    def project(self, W):
+        """Coordinates ``u = (W - w*) V`` of weights ``W (..., P)`` -> ``(..., k)``."""
+        W = np.asarray(W, dtype=float)
+        if W.shape[-1:] != self.w_star.shape:
+            raise ShapeError(f"weights have shape {W.shape}; expected (..., {self.w_star.size})")
+        return (W - self.w_star) @ self.basis
+
+    def lift(self, U):
+        """Weights ``w* + V u`` of model coordinates ``U (..., k)`` -> ``(..., P)``."""
+        return self.w_star + np.asarray(U, dtype=float) @ self.basis.T
+
+    def save(self, path) -> Path:
+        """Write ``<path>.npz`` + ``<path>.json`` (the model) and ``<path>.basis.npz`` (``V``, ``w*``, noise eigenpairs)."""
+        path = Path(self.model.save(path))
+        np.savez(path.with_suffix(".basis.npz"), format=np.array(_BASIS_FORMAT),
+                 format_version=np.int64(_BASIS_VERSION), basis=self.basis, w_star=self.w_star,
+                 noise_eigenvalues=self.noise_eigenvalues, noise_eigenvectors=self.noise_eigenvectors,
+                 report=np.array(json.dumps(self.report)))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "Extraction":
+        """Read what :meth:`save` wrote (``FormatError`` on another format or version)."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_name(path.name + ".npz")
+        model = QuadraticModel.load(path)
+        bpath = path.with_suffix(".basis.npz")
+        with np.load(bpath, allow_pickle=False) as f:
+            fmt = str(f["format"]) if "format" in f.files else None
+            ver = int(f["format_version"]) if "format_version" in f.files else None
+            if fmt != _BASIS_FORMAT or ver != _BASIS_VERSION:
+                raise FormatError(f"{bpath}: format {fmt!r} version {ver!r} is not supported; "
+                                  f"this sdesim reads {_BASIS_FORMAT!r} version {_BASIS_VERSION}")
+            return cls(model, f["basis"], f["w_star"], f["noise_eigenvalues"],
+                       f["noise_eigenvectors"], json.loads(str(f["report"])))
+
+
+def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None = None,
+            gtol=1e-6, maxiter=2000, tol=1e-8, chunk_size=2048, seed=0) -> Extraction:
+    """Extract the quadratic model of ``net`` on ``data`` near ``w`` (see the module notes).
+
+    Steps: (1) refine ``w`` to ``w*`` with L-BFGS (:func:`refine_minimum`) unless
+    ``refine=False``; (2) top-``k`` eigenpairs ``(h_j, v_j)`` of ``H = hess C(w*)``
+    by Lanczos on exact Hessian-vector products; (3) top-``k`` eigenpairs of
+    ``Sigma_1(w*)`` by Lanczos on ``Sigma_1 v = G^T (G v)/n - g (g . v)``, with
+    ``G v`` and ``G^T u`` computed per chunk of samples, never forming ``G (n, P)``;
+    (4) ``S = V^T Sigma_1 V = (G_c V)^T (G_c V) / n`` with ``G_c`` the centred rows.
+
+    Parameters
+    ----------
+    net : MLP
+    data : Dataset
+        Training set (defines ``C`` and ``Sigma_1``).
+    w : array_like, shape (P,)
+        Weights near a minimum.
+    k : int
+        Number of Hessian (and noise) eigenpairs.
+    refine : bool
+        Run L-BFGS first; otherwise ``w*`` is ``w`` and the gradient norm there is
+        still reported.
+    test : Dataset, optional
+        Held-out set for the reported test accuracy.
+    gtol, maxiter : float, int
+        L-BFGS stopping rule (:func:`refine_minimum`).
+    tol : float
+        Lanczos relative tolerance.
+    chunk_size : int
+        Samples per block in the per-sample gradient products.
+    seed : int
+        Lanczos starting vectors.
+
+    Returns
+    -------
+    Extraction
+        ``.model`` is the ``k``-dimensional :class:`~sdesim.QuadraticModel`.
+    """
+    if data.n_features != net.sizes[0] or data.n_classes != net.sizes[-1]:
+        raise ShapeError(f"data set {data.name!r} has d = {data.n_features}, {data.n_classes} classes "
+                         f"but the net {net.sizes} expects d = {net.sizes[0]}, {net.sizes[-1]} outputs")
+    x, y = data.x, data.y
+    w = np.array(w, dtype=float)
+    net._unpack(w)
+    if refine:
+        w_star, report = refine_minimum(net, data, w, gtol=gtol, maxiter=maxiter)
+    else:
+        w_star = w
+        report = {"loss": net.loss(w, x, y), "grad_norm": float(np.linalg.norm(net.grad(w, x, y)))}
+    P = net.n_params
+    h, V = lanczos(lambda v: net.hvp(w_star, x, y, v), P, k, tol=tol, seed=seed)
+    J = net.sample_jacobian(w_star, x, y, chunk_size=chunk_size)
+    s_vals, s_vecs = lanczos(J.covariance_matvec, P, k, tol=tol, seed=seed + 1)
+    GV = np.column_stack([J.matvec(V[:, j]) for j in range(k)])
+    GV -= GV.mean(axis=0)
+    S = GV.T @ GV / len(y)
+    noise_trace = J.covariance_trace()
+    report.update(
+        net={"sizes": list(net.sizes), "activation": net.activation, "loss": net.loss_name,
+             "weight_decay": net.weight_decay, "n_params": P},
+        data={"name": data.name, "n": len(data)},
+        k=int(k),
+        train_accuracy=net.accuracy(w_star, x, y),
+        test_accuracy=None if test is None else net.accuracy(w_star, test.x, test.y),
+        hessian_eigenvalues=[float(v) for v in h],
+        noise_eigenvalues=[float(v) for v in s_vals],
+        noise_trace=float(noise_trace),
+        noise_fraction=float(np.trace(S) / noise_trace) if noise_trace > 0 else None,
+        basis="top-k Hessian eigenvectors; coordinates u = V^T (w - w*)",
+    )
+    model = QuadraticModel(hessian=np.diag(h), noise_covariance=0.5 * (S + S.T),
+                           w_star=np.zeros(k), metadata=report)
+    for a in (V, w_star, s_vals, s_vecs):
+        a.setflags(write=False)
+    return Extraction(model, V, w_star, s_vals, s_vecs, report)
+
+
+def extract_quadratic(net: MLP, data: Dataset, w, k=10, refine=True, **kwargs) -> QuadraticModel:
+    """The ``k``-dimensional quadratic model of ``net`` near ``w``: ``extract(...).model``.
+
+    ``H = diag(h_1..h_k)`` (top Hessian eigenvalues at the refined minimum),
+    ``S = V^T Sigma_1(w*) V``, ``w* = 0``; the refinement report (gradient norm
+    reached, accuracies, noise captured) is in ``model.metadata``. Use
+    :func:`extract` to keep the weight-space basis ``V`` for projections.
+    Keyword arguments as in :func:`extract`.
+    """
+    return extract(net, data, w, k=k, refine=refine, **kwargs).model
