@@ -31,6 +31,8 @@ class Result:
         Everything needed to rerun: loss, dynamic, settings, seed, backend.
     diverged_at : (N,) int array
         Step at which each particle diverged, ``-1`` if it never did.
+    reduced : dict
+        Outputs of streaming reducers, ``{reducer name: {key: array}}``.
     """
 
     t: np.ndarray
@@ -38,6 +40,7 @@ class Result:
     loss: np.ndarray
     metadata: dict = field(default_factory=dict)
     diverged_at: np.ndarray | None = None
+    reduced: dict = field(default_factory=dict)
 
     @property
     def n_particles(self) -> int:
@@ -77,7 +80,9 @@ class Result:
         """Write ``.npz`` with the arrays and the metadata as a JSON string."""
         path = Path(path)
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
-        np.savez_compressed(path, t=self.t, w=self.w, loss=self.loss,
+        reduced = {f"reduced/{name}/{key}": np.asarray(v)
+                   for name, out in self.reduced.items() for key, v in out.items()}
+        np.savez_compressed(path, t=self.t, w=self.w, loss=self.loss, **reduced,
                             diverged_at=self.diverged_at if self.diverged_at is not None
                             else np.full(self.n_particles, -1),
                             metadata=np.array(json.dumps(meta, default=_jsonable)))
@@ -91,8 +96,13 @@ class Result:
             if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
                 raise FormatError(f"{path}: expected {FORMAT} version {FORMAT_VERSION}, got "
                                   f"{meta.get('format')} version {meta.get('format_version')}")
+            reduced = {}
+            for key in f.files:
+                if key.startswith("reduced/"):
+                    _, name, item = key.split("/", 2)
+                    reduced.setdefault(name, {})[item] = f[key]
             return cls(t=f["t"], w=f["w"], loss=f["loss"], metadata=meta,
-                       diverged_at=f["diverged_at"])
+                       diverged_at=f["diverged_at"], reduced=reduced)
 
     def to_xarray(self):
         """An ``xarray.Dataset`` with dims ``(time, particle, dim)`` (needs xarray)."""

@@ -75,7 +75,7 @@ def _initial(w0, n_particles, dim, names):
 
 def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, record_every=1,
              backend="numba", seed=0, integrator=None, bound=1e8, on_divergence="warn",
-             progress=None, segment_steps=None) -> Result:
+             progress=None, segment_steps=None, reducers=(), keep="all") -> Result:
     """Simulate an ensemble of ``n_particles`` under ``dynamic`` on ``loss``.
 
     Parameters
@@ -99,6 +99,11 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     on_divergence : {"warn", "raise", "ignore"}
     progress : bool, optional
         Print progress (default: only for runs longer than a few seconds).
+    reducers : sequence of Reducer
+        Streaming statistics fed with every recorded state (:mod:`sdesim.reducers`);
+        their outputs land in ``result.reduced[reducer.name]``.
+    keep : {"all", "final"}
+        Keep every recorded state, or only the final one (bounded memory with reducers).
 
     Returns
     -------
@@ -107,6 +112,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     """
     if on_divergence not in ("warn", "raise", "ignore"):
         raise ValueError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
+    if keep not in ("all", "final"):
+        raise ValueError(f"keep must be 'all' or 'final', got {keep!r}")
     if int(record_every) != record_every or record_every < 1:
         raise ValueError(f"record_every must be a positive integer, got {record_every}")
     if int(seed) != seed or seed < 0:
@@ -119,18 +126,31 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     record = np.unique(np.append(np.arange(0, n_steps + 1, record_every), n_steps))
     state = State(W=W0, V=np.zeros_like(W0), diverged_at=np.full(n_particles, -1, np.int64))
     records = []
-    seg = segment_steps or max(1, min(n_steps, 50_000_000 // max(n_particles * loss.dim, 1)))
+    # a segment holds at most ~5e6 recorded numbers (40 MB) and ~5e8 particle-steps (progress)
+    per_record = max(n_particles * loss.dim, 1)
+    seg = segment_steps or max(1, min(n_steps, record_every * max(1, 5_000_000 // per_record),
+                                      max(1, 500_000_000 // per_record)))
     start = time.perf_counter()
     for k0 in range(0, n_steps, seg):
         k1 = min(n_steps, k0 + seg)
-        records += module.advance(problem, state, k0, k1, record[(record >= k0) & (record < k1)])
+        steps_here = record[(record >= k0) & (record < k1)]
+        segment = module.advance(problem, state, k0, k1, steps_here)
+        for reducer in reducers:
+            if len(segment):
+                reducer.update(steps_here * dt, np.stack(segment))
+        if keep == "all":
+            records += segment
         elapsed = time.perf_counter() - start
         if progress or (progress is None and elapsed > 5.0 and k1 < n_steps):
             print(f"\r{dynamic.label}: step {k1}/{n_steps} ({elapsed:.1f} s)", end="", file=sys.stderr)
     if progress or (progress is None and time.perf_counter() - start > 5.0):
         print(file=sys.stderr)
     records.append(np.asarray(state.W).copy())
+    for reducer in reducers:
+        reducer.update(np.array([n_steps * dt]), records[-1][None])
     w = np.stack(records)
+    if keep == "final":
+        record = np.array([n_steps])
     report_divergence(problem, state.diverged_at, on_divergence)
     ok = np.isfinite(w).all(axis=2)
     values = np.full(w.shape[:2], np.nan)
@@ -143,7 +163,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
                 "dt": dt, "record_every": int(record_every), "backend": backend, "seed": int(seed),
                 "integrator": integrator, "bound": bound, "w0": W0[0].tolist() if np.ndim(w0) == 1
                 else "per-particle"}
-    return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at))
+    return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
+                  reduced={r.name: r.result() for r in reducers})
 
 
 def _loss_value(loss, W, t):
