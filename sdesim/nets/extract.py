@@ -51,7 +51,9 @@ def refine_minimum(net: MLP, data: Dataset, w, gtol=1e-6, maxiter=2000):
     w : array_like, shape (P,)
         Starting point (typically the end of an SGD run).
     gtol : float
-        Stop when ``max_j |(grad C)_j| <= gtol`` (scipy's projected-gradient test).
+        Stop when ``max_j |(grad C)_j| <= gtol`` (scipy's projected-gradient
+        test); there is no test on the decrease of ``C``, so otherwise L-BFGS
+        runs until ``maxiter`` or until the line search hits rounding.
     maxiter : int
         Maximum L-BFGS iterations.
 
@@ -71,7 +73,7 @@ def refine_minimum(net: MLP, data: Dataset, w, gtol=1e-6, maxiter=2000):
 
     loss0, g0 = fun(w0)
     res = minimize(fun, w0, jac=True, method="L-BFGS-B",
-                   options={"gtol": gtol, "maxiter": int(maxiter), "maxcor": 20})
+                   options={"gtol": gtol, "ftol": 0.0, "maxiter": int(maxiter), "maxcor": 20})
     loss1, g1 = fun(res.x)
     return res.x, {
         "loss_start": float(loss0), "grad_norm_start": float(np.linalg.norm(g0)),

@@ -1,0 +1,185 @@
+"""The NumPy MLP, offline data and quadratic-model extraction.
+
+Oracles: central finite differences (step 1e-5, truncation ~1e-10) for gradients
+and Hessian-vector products, an explicit loop over samples for per-sample
+gradients, and dense eigendecompositions on tiny nets for the extracted
+Hessian and gradient-covariance eigenpairs.
+"""
+
+import random
+
+import numpy as np
+import pytest
+
+from sdesim.errors import FormatError, NonFiniteError, ShapeError
+from sdesim.losses.quadratic import QuadraticModel
+from sdesim.nets import MLP, Dataset, load, load_mnist1d
+from sdesim.nets.extract import Extraction, extract, extract_quadratic
+
+ACTIVATIONS = ["tanh", "relu", "gelu"]
+LOSSES = ["cross_entropy", "squared"]
+EPS = 1e-5
+
+
+def _problem(activation="tanh", loss="cross_entropy", weight_decay=0.01, n=13, sizes=(5, 7, 6, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    net = MLP(sizes, activation=activation, loss=loss, weight_decay=weight_decay)
+    w = net.init(seed) + 0.1 * rng.standard_normal(net.n_params)
+    x = rng.standard_normal((n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    return net, w, x, y, rng
+
+
+def _fd_grad(f, w):
+    E = np.eye(len(w)) * EPS
+    return np.array([(f(w + e) - f(w - e)) / (2 * EPS) for e in E])
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_grad_and_hvp_match_finite_differences(activation, loss):
+    net, w, x, y, rng = _problem(activation, loss)
+    g = net.grad(w, x, y)
+    np.testing.assert_allclose(g, _fd_grad(lambda v: net.loss(v, x, y), w), atol=1e-8)
+    value, g2 = net.loss_and_grad(w, x, y)
+    assert value == pytest.approx(net.loss(w, x, y), rel=1e-14)
+    np.testing.assert_array_equal(g, g2)
+    for _ in range(3):
+        v = rng.standard_normal(net.n_params)
+        hv = net.hvp(w, x, y, v)
+        fd = (net.grad(w + EPS * v, x, y) - net.grad(w - EPS * v, x, y)) / (2 * EPS)
+        np.testing.assert_allclose(hv, fd, rtol=0, atol=1e-7 * np.abs(hv).max())
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+def test_dense_hessian_from_hvp_columns_matches_finite_differences(activation):
+    net, w, x, y, _ = _problem(activation, sizes=(3, 4, 3))
+    eye = np.eye(net.n_params)
+    H_hvp = np.column_stack([net.hvp(w, x, y, e) for e in eye])
+    H_fd = np.column_stack([(net.grad(w + EPS * e, x, y) - net.grad(w - EPS * e, x, y)) / (2 * EPS) for e in eye])
+    np.testing.assert_allclose(H_hvp, H_hvp.T, atol=1e-13)  # exact Hessian is symmetric to rounding
+    np.testing.assert_allclose(H_hvp, H_fd, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_per_sample_grads_match_loop(activation, loss):
+    net, w, x, y, rng = _problem(activation, loss)
+    G = net.per_sample_grads(w, x, y)
+    loop = np.stack([net.grad(w, x[i : i + 1], y[i : i + 1]) for i in range(len(y))])
+    np.testing.assert_allclose(G, loop, atol=1e-14)
+    np.testing.assert_allclose(G.mean(axis=0), net.grad(w, x, y), atol=1e-14)
+    np.testing.assert_allclose(net.sample_losses(w, x, y).mean(), net.loss(w, x, y), rtol=1e-14)
+    # matrix-free products with G, chunked over samples, and the covariance operator
+    J = net.sample_jacobian(w, x, y, chunk_size=4)
+    v, u = rng.standard_normal(net.n_params), rng.standard_normal(len(y))
+    np.testing.assert_allclose(J.matvec(v), G @ v, atol=1e-12)
+    np.testing.assert_allclose(J.rmatvec(u), G.T @ u, atol=1e-12)
+    Sigma = np.cov(G.T, bias=True)
+    np.testing.assert_allclose(J.covariance_matvec(v), Sigma @ v, atol=1e-12)
+    assert J.covariance_trace() == pytest.approx(np.trace(Sigma), rel=1e-12)
+
+
+def test_extract_matches_dense_computation_on_tiny_net(tmp_path):
+    rng = np.random.default_rng(3)
+    net = MLP((4, 6, 3), activation="tanh", weight_decay=0.05)
+    x = rng.standard_normal((40, 4))
+    data = Dataset(x, rng.integers(0, 3, 40), 3, "tiny")
+    k = 4
+    ext = extract(net, data, net.init(0), k=k, gtol=1e-10, maxiter=5000)
+    w_star = ext.w_star
+    assert ext.report["grad_norm"] < 1e-7
+    np.testing.assert_allclose(np.linalg.norm(net.grad(w_star, data.x, data.y)), ext.report["grad_norm"])
+    # dense oracles: Hessian from HVP columns, covariance from per-sample gradients
+    H = np.column_stack([net.hvp(w_star, data.x, data.y, e) for e in np.eye(net.n_params)])
+    h, U = np.linalg.eigh(0.5 * (H + H.T))
+    h, U = h[::-1][:k], U[:, ::-1][:, :k]
+    G = net.per_sample_grads(w_star, data.x, data.y)
+    Sigma = np.cov(G.T, bias=True)
+    s, Us = np.linalg.eigh(Sigma)
+    s, Us = s[::-1][:k], Us[:, ::-1][:, :k]
+    model = ext.model
+    np.testing.assert_allclose(model.hessian_eigenvalues, h, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(ext.basis * U, axis=0)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(ext.noise_eigenvalues, s, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(ext.noise_eigenvectors * Us, axis=0)), 1.0, atol=1e-6)
+    np.testing.assert_allclose(model.S, ext.basis.T @ Sigma @ ext.basis, atol=1e-12)
+    np.testing.assert_allclose(model.H, np.diag(h), rtol=1e-8, atol=1e-12)
+    np.testing.assert_array_equal(model.w_star, np.zeros(k))
+    assert ext.report["noise_trace"] == pytest.approx(np.trace(Sigma), rel=1e-10)
+    assert model.metadata["net"]["sizes"] == [4, 6, 3]
+    # coordinates: projecting w* + V u gives back u
+    u = rng.standard_normal((2, k))
+    np.testing.assert_allclose(ext.project(ext.lift(u)), u, atol=1e-12)
+    # round trip through files; the k-dim model alone reads back as a QuadraticModel
+    path = ext.save(tmp_path / "tiny")
+    back = Extraction.load(path)
+    np.testing.assert_array_equal(back.basis, ext.basis)
+    np.testing.assert_array_equal(back.model.S, model.S)
+    assert back.report["grad_norm"] == ext.report["grad_norm"]
+    assert isinstance(QuadraticModel.load(path), QuadraticModel)
+    np.savez(path.with_suffix(".basis.npz"), format=np.array("other"), format_version=np.int64(9))
+    with pytest.raises(FormatError, match="version"):
+        Extraction.load(path)
+    # extract_quadratic without refinement keeps w and reports its gradient norm
+    qm = extract_quadratic(net, data, w_star, k=2, refine=False)
+    np.testing.assert_allclose(qm.hessian_eigenvalues, h[:2], rtol=1e-8)
+    assert qm.metadata["grad_norm"] < 1e-7
+
+
+def test_bad_inputs_name_the_problem():
+    net, w, x, y, _ = _problem()
+    with pytest.raises(ShapeError, match=f"{net.n_params} parameters"):
+        net.grad(w[:-1], x, y)
+    with pytest.raises(ShapeError, match="direction v"):
+        net.hvp(w, x, y, w[:-2])
+    with pytest.raises(ShapeError, match="expects"):
+        net.loss(w, x[:, :-1], y)
+    with pytest.raises(ShapeError, match="labels"):
+        net.grad(w, x, y[:-1])
+    with pytest.raises(ShapeError, match="outputs"):
+        net.grad(w, x, y + 10)
+    with pytest.raises(NonFiniteError, match="NaN"):
+        Dataset(np.where(np.eye(3, 2) > 0, np.nan, 0.0), [0, 1, 0], 2, "bad")
+    with pytest.raises(ShapeError, match="3 samples in x but 2 labels"):
+        Dataset(np.zeros((3, 2)), [0, 1], 2, "bad")
+    with pytest.raises(ShapeError, match="n_classes"):
+        Dataset(np.zeros((3, 2)), [0, 1, 2], 2, "bad")
+    with pytest.raises(ShapeError, match="expects"):
+        extract(net, Dataset(np.zeros((4, 2)), [0, 1, 0, 1], 2, "wrong"), w, k=2)
+    with pytest.raises(ValueError, match="activation"):
+        MLP((2, 3), activation="sigmoid")
+    with pytest.raises(ValueError, match="unknown data set"):
+        load("cifar")
+
+
+def test_mnist1d_offline_cached_and_deterministic(tmp_path, monkeypatch):
+    pytest.importorskip("mnist1d")
+    monkeypatch.setenv("SDESIM_CACHE", str(tmp_path))
+    np.random.seed(123)
+    random.seed(123)
+    before = (np.random.random(), random.random())
+    np.random.seed(123)
+    random.seed(123)
+    train, test = load_mnist1d(seed=3)
+    assert (np.random.random(), random.random()) == before  # global RNG state untouched
+    assert (tmp_path / "mnist1d-seed3-v1.npz").exists()
+    assert (len(train), len(test), train.n_features, train.n_classes) == (4000, 1000, 40, 10)
+    np.testing.assert_allclose(train.x.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(train.x.std(axis=0), 1.0, atol=1e-12)
+    cached, _ = load_mnist1d(seed=3)
+    fresh, _ = load_mnist1d(seed=3, cache=False)
+    np.testing.assert_array_equal(cached.x, train.x)
+    np.testing.assert_array_equal(fresh.x, train.x)
+    np.testing.assert_array_equal(fresh.y, train.y)
+    other, _ = load_mnist1d(seed=4, cache=False)
+    assert not np.array_equal(other.x, train.x)
+    assert not train.x.flags.writeable
+
+
+def test_digits_optional():
+    pytest.importorskip("sklearn")
+    train, test = load("digits", seed=1)
+    assert (len(train) + len(test), train.n_features, train.n_classes) == (1797, 64, 10)
+    again, _ = load("digits", seed=1)
+    np.testing.assert_array_equal(again.x, train.x)
