@@ -295,10 +295,6 @@ def _as_u64(name, x):
     return a.astype(np.uint64)
 
 
-def _words_block(seed, q, n):
-    return philox4x32.py_func(seed, q, n)
-
-
 def _uniform_block(seed, q, n):
     x0, _ = philox4x32.py_func(seed, q, n)
     return ((x0 >> _SHIFT11).astype(np.int64).astype(np.float64) * _TWO_M53,)
@@ -349,7 +345,7 @@ def random_words(seed, streams, counters):
     x0, x1 : ndarray of uint64, broadcast shape
         Bit-identical to the Numba :func:`philox4x32`.
     """
-    return _blocked(_words_block, np.uint64, seed, streams, counters)
+    return _blocked(philox4x32.py_func, np.uint64, seed, streams, counters)
 
 
 def uniforms(seed, streams, counters):
