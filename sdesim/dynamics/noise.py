@@ -78,10 +78,14 @@ def per_sample_covariance(loss, W, t=0.0, noise_covariance=None, noise_factor=No
 def psd_factor(S, rank=None):
     r"""Factor :math:`G` with :math:`G G^T = S` from the eigendecomposition (top ``rank`` pairs).
 
-    Works on stacks ``(..., dim, dim)``; negative eigenvalues (round-off) are clipped to zero.
+    Works on stacks ``(..., dim, dim)``. Eigenvalues below ``1e-14`` times the
+    largest are round-off (e.g. of a clipped matrix rebuilt from its eigenpairs)
+    and are set to zero: their square root would otherwise inject noise of
+    relative size ``1e-7`` along directions that have none.
     """
     mu, U = np.linalg.eigh(S)
-    mu = np.maximum(mu, 0.0)
+    tol = 1e-14 * np.maximum(mu[..., -1:], 0.0)
+    mu = np.where(mu > tol, mu, 0.0)
     if rank is not None:
         mu, U = mu[..., -rank:], U[..., -rank:]
     return U * np.sqrt(mu)[..., None, :]
