@@ -191,6 +191,8 @@ def _advance_finite_sum(problem, state, k0, k1, record, R):
         B = dyn.batch_size
         b = np.zeros_like(b)
     elif isinstance(dyn, SGDDiffusion):
+        if dyn.modified:
+            raise ValueError("modified=True on a finite sum: use backend='numpy' (the kernel's drift is -grad C)")
         scheme = _scheme(problem)
         heun, weak2 = scheme != "euler", scheme == "weak2"
         if dyn.noise == "isotropic":
