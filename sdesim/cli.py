@@ -13,6 +13,14 @@ def _demo(args):
     print(demo.format_summary(summary))
 
 
+def _run(args):
+    from sdesim import experiment
+    summary = experiment.run(args.experiment, out=args.out)
+    for label, lens in summary["lenses"].items():
+        mean = ", ".join(f"{m:.4f}" for m in lens["final_mean"])
+        print(f"{label:45s} final mean ({mean})  loss {lens['final_loss_mean']:.5g}  diverged {lens['diverged']}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sdesim", description="Stochastic dynamics of SGD on loss landscapes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +35,11 @@ def main(argv=None):
     demo.add_argument("--backend", default="numba", choices=["numba", "numpy"])
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="run an experiment file (TOML): loss, dynamics, settings, plots")
+    run.add_argument("experiment", help="path to the .toml file")
+    run.add_argument("--out", default=None, help="output folder (default: [output] folder of the file)")
+    run.set_defaults(func=_run)
 
     args = parser.parse_args(argv)
     try:

@@ -40,6 +40,15 @@ class Dynamic(ABC):
 class WithLearningRate:
     """Mixin: a base ``lr`` and an optional schedule, :math:`lr(t) = lr\\, s(t)`."""
 
+    def _extras(self) -> str:
+        """Label suffix naming a schedule and momentum, when set."""
+        parts = []
+        if getattr(self, "momentum", 0.0):
+            parts.append(f"{'Nesterov ' if self.nesterov else ''}momentum={self.momentum:g}")
+        if self.schedule is not None:
+            parts.append(type(self.schedule).__name__.lower())
+        return "".join(f", {p}" for p in parts)
+
     def lr_at(self, t):
         """Learning rate at time ``t`` (scalar or array)."""
         return self.lr * multiplier(self.schedule, t)

@@ -43,7 +43,7 @@ class GD(Dynamic, WithLearningRate):
 
     @property
     def label(self):
-        return f"GD (lr={self.lr:g})"
+        return f"GD (lr={self.lr:g}{self._extras()})"
 
 
 @dataclass(frozen=True)
@@ -75,4 +75,4 @@ class SGD(Dynamic, WithLearningRate):
 
     @property
     def label(self):
-        return f"SGD (lr={self.lr:g}, B={self.batch_size})"
+        return f"SGD (lr={self.lr:g}, B={self.batch_size}{self._extras()})"

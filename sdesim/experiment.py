@@ -1,0 +1,197 @@
+"""Experiment files: a loss, dynamics, settings and outputs described in TOML.
+
+``sdesim run experiment.toml`` validates the file (unknown keys and bad values
+are errors naming the section and key), runs every dynamic with ``simulate``,
+and writes the results, figures, a summary and the resolved configuration to
+the output folder, so the run can be repeated exactly.
+
+Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulation]``,
+``[[dynamics]]`` (one table per lens), ``[plots]``, ``[output]``. See
+``examples/*.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from sdesim.errors import SdesimError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ExperimentError(SdesimError, ValueError):
+    """An experiment file is invalid: names the section and the key."""
+
+
+SECTIONS = {
+    "loss": {"catalog", "expr", "vars", "params", "quadratic"},
+    "simulation": {"w0", "n_particles", "steps", "t_end", "dt", "record_every", "backend", "seed",
+                   "integrator", "bound"},
+    "plots": {"trajectories", "loss_curves", "bounds", "format"},
+    "output": {"folder"},
+}
+DYNAMICS = ("GD", "SGD", "GradientFlow", "ModifiedFlow", "SGDDiffusion")
+SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
+
+
+def load(path) -> dict:
+    """Read and validate an experiment file; returns the configuration as a dict."""
+    path = Path(path)
+    try:
+        config = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ExperimentError(f"no experiment file at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"{path}: not valid TOML: {exc}") from None
+    validate(config)
+    return config
+
+
+def validate(config: dict):
+    """Check sections and keys; raise ``ExperimentError`` naming the first problem."""
+    unknown = set(config) - set(SECTIONS) - {"dynamics"}
+    if unknown:
+        raise ExperimentError(f"unknown section(s) {sorted(unknown)}; allowed: "
+                              f"{sorted(SECTIONS) + ['dynamics']}")
+    for section, allowed in SECTIONS.items():
+        table = config.get(section, {})
+        if not isinstance(table, dict):
+            raise ExperimentError(f"[{section}] must be a table")
+        bad = set(table) - allowed
+        if bad:
+            raise ExperimentError(f"unknown key(s) {sorted(bad)} in [{section}]; allowed: {sorted(allowed)}")
+    loss = config.get("loss", {})
+    sources = [k for k in ("catalog", "expr", "quadratic") if k in loss]
+    if len(sources) != 1:
+        raise ExperimentError("[loss] needs exactly one of catalog, expr, quadratic")
+    if "w0" not in config.get("simulation", {}):
+        raise ExperimentError("[simulation] needs w0")
+    dynamics = config.get("dynamics")
+    if not isinstance(dynamics, list) or not dynamics:
+        raise ExperimentError("give at least one [[dynamics]] table")
+    for i, table in enumerate(dynamics):
+        build_dynamic(table, where=f"[[dynamics]] #{i + 1}")
+
+
+def build_loss(table: dict):
+    """The loss named by a ``[loss]`` table, and its plotting bounds (or ``None``)."""
+    import sdesim as sd
+    params = table.get("params", {})
+    if "catalog" in table:
+        try:
+            land = sd.catalog.get(table["catalog"], **params)
+        except KeyError:
+            raise ExperimentError(f"[loss] catalog: unknown landscape {table['catalog']!r}; "
+                                  f"choose one of {sd.catalog.names()}") from None
+        return land.loss, land.bounds
+    if "quadratic" in table:
+        return sd.QuadraticModel.load(table["quadratic"]), None
+    return sd.Loss(table["expr"], vars=table.get("vars"), **params), None
+
+
+def _schedule(spec, where):
+    from sdesim.dynamics import schedules
+    spec = dict(spec)
+    kind = spec.pop("type", None)
+    if kind not in SCHEDULES:
+        raise ExperimentError(f"{where}: schedule type must be one of {SCHEDULES}, got {kind!r}")
+    if "then" in spec:
+        spec["then"] = _schedule(spec["then"], where)
+    try:
+        return getattr(schedules, kind)(**spec)
+    except TypeError as exc:
+        raise ExperimentError(f"{where}: schedule {kind}: {exc}") from None
+
+
+def build_dynamic(table: dict, where="[[dynamics]]"):
+    """A dynamic from a ``[[dynamics]]`` table (``type`` plus the dataclass's fields)."""
+    import sdesim.dynamics as dynamics
+    spec = dict(table)
+    kind = spec.pop("type", None)
+    if kind not in DYNAMICS:
+        raise ExperimentError(f"{where}: type must be one of {DYNAMICS}, got {kind!r}")
+    cls = getattr(dynamics, kind)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    bad = set(spec) - fields
+    if bad:
+        raise ExperimentError(f"{where} ({kind}): unknown key(s) {sorted(bad)}; allowed: {sorted(fields)}")
+    if "schedule" in spec:
+        spec["schedule"] = _schedule(spec["schedule"], where)
+    try:
+        return cls(**spec)
+    except (TypeError, ValueError) as exc:
+        raise ExperimentError(f"{where} ({kind}): {exc}") from None
+
+
+def run(path, out=None) -> dict:
+    """Run an experiment file; returns the summary written beside the results."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import sdesim as sd
+    from sdesim import plot
+
+    config = load(path)
+    loss, bounds = build_loss(config["loss"])
+    sim = dict(config["simulation"])
+    folder = Path(out or config.get("output", {}).get("folder", "out/" + Path(path).stem))
+    folder.mkdir(parents=True, exist_ok=True)
+    results, summary = [], {"experiment": str(path), "lenses": {}}
+    for table in config["dynamics"]:
+        dyn = build_dynamic(table)
+        settings = dict(sim)
+        if not dyn.continuous:
+            settings.pop("dt", None)
+            settings.pop("integrator", None)
+        try:
+            res = sd.simulate(loss, dyn, **settings)
+        except TypeError as exc:
+            raise ExperimentError(f"[simulation]: {exc}") from None
+        results.append(res)
+        label = res.label if res.label not in summary["lenses"] else f"{res.label} #{len(results)}"
+        stem = "".join(c if c.isalnum() else "_" for c in label).strip("_")
+        res.save(folder / f"{stem}.npz")
+        final = res.final[~res.diverged]
+        summary["lenses"][label] = {
+            "final_mean": final.mean(axis=0).tolist(), "final_covariance": np.cov(final.T).tolist()
+            if len(final) > 1 else None, "final_loss_mean": float(np.nanmean(res.loss[-1])),
+            "diverged": int(res.diverged.sum()), "file": f"{stem}.npz"}
+    plots = config.get("plots", {})
+    fmt = plots.get("format", "png")
+    plot.use()
+    if plots.get("trajectories", True) and loss.dim == 2:
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        plot.trajectories(loss, results, bounds=plots.get("bounds", bounds) or _bounds(results), ax=ax)
+        fig.savefig(folder / f"trajectories.{fmt}")
+        plt.close(fig)
+    if plots.get("loss_curves", True):
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        plot.loss_curves(results, ax=ax)
+        fig.savefig(folder / f"loss_curves.{fmt}")
+        plt.close(fig)
+    import inspect
+    defaults = {k: v.default for k, v in inspect.signature(sd.simulate).parameters.items()
+                if k in SECTIONS["simulation"] and v.default is not inspect.Parameter.empty}
+    resolved = {**config, "simulation": {**defaults, **sim}, "output": {"folder": str(folder)},
+                "dynamics": [build_dynamic(t).describe() for t in config["dynamics"]],
+                "sdesim_version": sd.__version__}
+    (folder / "experiment.resolved.json").write_text(json.dumps(resolved, indent=2))
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _bounds(results):
+    w = np.concatenate([r.w.reshape(-1, r.dim) for r in results])
+    w = w[np.isfinite(w).all(axis=1)]
+    lo, hi = w.min(axis=0), w.max(axis=0)
+    pad = 0.15 * (hi - lo) + 1e-3
+    return [(lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])]
