@@ -1,0 +1,95 @@
+"""Experiment files and the command line: validation errors, outputs, the demo at reduced size."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sdesim import cli, experiment
+from sdesim.experiment import ExperimentError
+
+GOOD = """
+[loss]
+expr = "0.5*h*(x - 1)**2"
+params = { h = 2.0 }
+
+[simulation]
+w0 = [0.0]
+n_particles = 200
+t_end = 2.0
+record_every = 5
+seed = 3
+
+[[dynamics]]
+type = "GD"
+lr = 0.1
+
+[[dynamics]]
+type = "SGDDiffusion"
+lr = 0.1
+batch_size = 4
+schedule = { type = "Cosine", t_total = 2.0 }
+"""
+
+
+def write(tmp_path, text, name="exp.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_run_writes_results_figures_and_resolved_config(tmp_path):
+    summary = experiment.run(write(tmp_path, GOOD), out=tmp_path / "out")
+    out = tmp_path / "out"
+    assert {"loss_curves.png", "summary.json", "experiment.resolved.json"} <= {p.name for p in out.iterdir()}
+    resolved = json.loads((out / "experiment.resolved.json").read_text())
+    assert resolved["simulation"]["backend"] == "numba"          # defaults filled in
+    assert resolved["dynamics"][1]["schedule"]["type"] == "Cosine"
+    gd = summary["lenses"]["GD (lr=0.1)"]
+    # GD on 0.5 h (x-1)^2 from 0: x_k = 1 - (1 - lr h)^k, k = 20
+    assert gd["final_mean"][0] == pytest.approx(1 - 0.8**20, rel=1e-12)
+
+
+def test_rerun_from_resolved_config_is_identical(tmp_path):
+    experiment.run(write(tmp_path, GOOD), out=tmp_path / "a")
+    experiment.run(write(tmp_path, GOOD), out=tmp_path / "b")
+    a = np.load(tmp_path / "a" / "SDE_isotropic__T_0_0125__cosine.npz")["w"]
+    b = np.load(tmp_path / "b" / "SDE_isotropic__T_0_0125__cosine.npz")["w"]
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("change, message", [
+    (("[plots]\n", "[plot]\n"), "unknown section"),
+    (("seed = 3", "seed = 3\nparticles = 4"), "unknown key(s) ['particles'] in [simulation]"),
+    (('type = "GD"', 'type = "Adam"'), "type must be one of"),
+    (("lr = 0.1\n\n[[dynamics]]", "lr = 0.1\nbeta = 2\n\n[[dynamics]]"), "unknown key(s) ['beta']"),
+    (('type = "Cosine"', 'type = "Linear"'), "schedule type must be one of"),
+    (("lr = 0.1\n\n[[dynamics]]", "lr = -0.1\n\n[[dynamics]]"), "lr must be positive"),
+    (('expr = "0.5*h*(x - 1)**2"', 'expr = "0.5*h*(x - 1)**2"\ncatalog = "saddle"'), "exactly one of"),
+])
+def test_invalid_files_name_the_problem(tmp_path, change, message):
+    text = GOOD + "\n[plots]\nloss_curves = true\n"
+    assert change[0] in text
+    with pytest.raises(ExperimentError) as info:
+        experiment.load(write(tmp_path, text.replace(change[0], change[1], 1)))
+    assert message in str(info.value)
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, capsys):
+    assert cli.main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "no experiment file" in capsys.readouterr().err
+
+
+def test_demo_small(tmp_path, capsys):
+    assert cli.main(["demo", "--out", str(tmp_path), "--particles", "200", "--t-end", "1.0"]) == 0
+    printed = capsys.readouterr().out
+    assert "gradient flow" in printed and (tmp_path / "demo.png").stat().st_size > 10_000
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # GD and its first-order modified flow agree to O(lr^2) on the clock t = k lr
+    assert summary["lenses"]["modified flow, order 1 (lr=0.1)"]["distance_to_GD"] < 1e-2
+
+
+def test_examples_validate():
+    from pathlib import Path
+    for path in sorted(Path(__file__).parents[1].joinpath("examples").glob("*.toml")):
+        experiment.load(path)
