@@ -3,6 +3,10 @@ Hessian-vector products, and extraction of the quadratic model SGD sees near a
 minimum (``extract_quadratic -> QuadraticModel``). See ``docs/nets.md``."""
 
 from sdesim.nets.data import Dataset, load, load_digits, load_mnist1d
+from sdesim.nets.extract import Extraction, extract, extract_quadratic, refine_minimum
 from sdesim.nets.mlp import MLP, SampleJacobian
 
-__all__ = ["MLP", "Dataset", "SampleJacobian", "load", "load_digits", "load_mnist1d"]
+__all__ = [
+    "MLP", "Dataset", "Extraction", "SampleJacobian", "extract", "extract_quadratic",
+    "load", "load_digits", "load_mnist1d", "refine_minimum",
+]
