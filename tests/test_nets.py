@@ -183,3 +183,76 @@ def test_digits_optional():
     assert (len(train) + len(test), train.n_features, train.n_classes) == (1797, 64, 10)
     again, _ = load("digits", seed=1)
     np.testing.assert_array_equal(again.x, train.x)
+
+
+def _tiny_training_problem(n=48):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, 4))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int) + (x[:, 2] > 1).astype(int)
+    return MLP((4, 8, 3), weight_decay=1e-3), Dataset(x[:40], y[:40], 3, "toy"), Dataset(x[40:], y[40:], 3, "toy-test")
+
+
+def test_train_gd_matches_hand_loop_and_records():
+    import sdesim as sd
+    from sdesim.nets.train import train
+
+    net, train_set, test_set = _tiny_training_problem()
+    w = net.init(1)
+    D = np.linalg.qr(np.random.default_rng(0).standard_normal((net.n_params, 2)))[0]
+    res = train(net, (train_set, test_set), sd.GD(lr=0.3), steps=25, record_every=10,
+                hessian_every=20, hessian_k=2, directions=D, w0=w)
+    manual = [w]
+    for _ in range(25):
+        manual.append(manual[-1] - 0.3 * net.grad(manual[-1], train_set.x, train_set.y))
+    out = res.reduced["net"]
+    np.testing.assert_array_equal(out["step"], [0, 10, 20, 25])
+    np.testing.assert_allclose(res.t, [0.0, 3.0, 6.0, 7.5])
+    assert res.w.shape == (4, 1, net.n_params) and res.loss.shape == (4, 1)
+    np.testing.assert_allclose(res.w[:, 0], np.array(manual)[[0, 10, 20, 25]], atol=1e-13)
+    np.testing.assert_allclose(res.loss[:, 0], [net.loss(manual[k], train_set.x, train_set.y) for k in (0, 10, 20, 25)])
+    np.testing.assert_allclose(out["projections"], (res.w[:, 0] - w) @ D, atol=1e-13)
+    G = net.per_sample_grads(manual[25], train_set.x, train_set.y)
+    g = G.mean(axis=0)
+    assert out["grad_snr"][-1] == pytest.approx(g @ g / np.trace(np.cov(G.T, bias=True)), rel=1e-10)
+    assert out["test_accuracy"][-1] == net.accuracy(manual[25], test_set.x, test_set.y)
+    np.testing.assert_array_equal(out["hessian_step"], [0, 20, 25])
+    H = np.column_stack([net.hvp(manual[25], train_set.x, train_set.y, e) for e in np.eye(net.n_params)])
+    np.testing.assert_allclose(out["hessian_eigenvalues"][-1], np.linalg.eigvalsh(H)[::-1][:2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("sampling", ["replacement", "shuffle", "fixed"])
+def test_train_sgd_is_seeded_and_momentum_matches_hand_loop(sampling):
+    import sdesim as sd
+    from sdesim.nets.train import train
+
+    net, train_set, _ = _tiny_training_problem()
+    dyn = sd.SGD(lr=0.1, batch_size=8, sampling=sampling)
+    a = train(net, train_set, dyn, steps=30, record_every=10, seed=3)
+    b = train(net, train_set, dyn, steps=30, record_every=10, seed=3)
+    c = train(net, train_set, dyn, steps=30, record_every=10, seed=4)
+    np.testing.assert_array_equal(a.w, b.w)
+    assert not np.array_equal(a.w[-1], c.w[-1])
+    assert np.all(np.isnan(a.reduced["net"]["test_accuracy"]))
+    # full batch through SGD (fixed batches of size n) with heavy-ball momentum equals the hand loop
+    mom = train(net, train_set, sd.SGD(lr=0.1, batch_size=40, sampling="fixed", momentum=0.5), steps=6, record_every=6)
+    w, v = net.init(0), 0.0
+    for _ in range(6):
+        v = 0.5 * v - 0.1 * net.grad(w, train_set.x, train_set.y)
+        w = w + v
+    np.testing.assert_allclose(mom.w[-1, 0], w, atol=1e-13)
+
+
+def test_train_divergence_and_bad_input():
+    import sdesim as sd
+    from sdesim.nets.train import train
+
+    net = MLP((4, 8, 3), activation="relu", loss="squared")
+    _, train_set, _ = _tiny_training_problem()
+    res = train(net, train_set, sd.GD(lr=50.0), steps=40, record_every=10)
+    assert res.diverged_at[0] > 0
+    np.testing.assert_array_equal(res.reduced["net"]["step"], [0, 10, 20, 30, 40])
+    assert np.isnan(res.loss[-1, 0])
+    with pytest.raises(ShapeError, match="expects"):
+        train(MLP((5, 3)), train_set, sd.GD(lr=0.1), steps=1)
+    with pytest.raises(TypeError, match="GD or SGD"):
+        train(net, train_set, sd.GradientFlow(), steps=1)

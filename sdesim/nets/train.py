@@ -1,0 +1,218 @@
+r"""Train a real network with the same GD/SGD specs the simulator runs, recording a trajectory.
+
+The update is the one of :mod:`sdesim.dynamics.discrete`, on real minibatches:
+:math:`v_{k+1} = \mu v_k - lr_k\, g_B(w_k + \nu \mu v_k)`, :math:`w_{k+1} = w_k + v_{k+1}`
+(``mu = 0``: plain SGD; ``nu = 1``: Nesterov), ``GD`` uses the full training set.
+Time is ``t = k * lr`` (base ``lr``); the schedule gives :math:`lr_k = lr\, s(t_k)`.
+Minibatches follow ``SGD.sampling`` (``"replacement"``, ``"shuffle"``, ``"fixed"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdesim.analysis.lanczos import lanczos
+from sdesim.dynamics.discrete import GD, SGD
+from sdesim.errors import ShapeError
+from sdesim.nets.data import Dataset
+from sdesim.nets.mlp import MLP
+from sdesim.result import Result
+
+__all__ = ["train"]
+
+
+class _Batches:
+    """Minibatch indices for one SGD sampling mode, drawn from ``rng``."""
+
+    def __init__(self, sampling, n, B, rng):
+        if B > n:
+            raise ShapeError(f"batch_size {B} exceeds the {n} training samples")
+        self.sampling, self.n, self.B, self.rng = sampling, n, B, rng
+        self._queue, self._pos = [], 0
+        if sampling == "fixed":  # m = n // B consecutive batches, as in the simulator
+            self._fixed = [np.arange(i * B, (i + 1) * B) for i in range(n // B)]
+
+    def next(self):
+        if self.sampling == "replacement":
+            return self.rng.integers(0, self.n, self.B)
+        if self._pos >= len(self._queue):
+            if self.sampling == "shuffle":
+                perm = self.rng.permutation(self.n)
+                self._queue = [perm[i : i + self.B] for i in range(0, self.n - self.B + 1, self.B)]
+            else:
+                self._queue = [self._fixed[i] for i in self.rng.permutation(len(self._fixed))]
+            self._pos = 0
+        self._pos += 1
+        return self._queue[self._pos - 1]
+
+
+def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0, hessian_k=1,
+          directions=None, w_ref=None, seed=0, init_seed=0) -> Result:
+    r"""Run ``dyn`` (:class:`~sdesim.GD` or :class:`~sdesim.SGD`) on ``net`` for ``steps`` steps.
+
+    Parameters
+    ----------
+    net : MLP
+    data : Dataset or (Dataset, Dataset)
+        Training set, or ``(train, test)`` to also record test accuracy.
+    dyn : GD or SGD
+        Learning rate, schedule, batch size, sampling, momentum (Nesterov),
+        nudging (``nudge_k`` top Hessian directions, step scaled by
+        ``nudge_factor``, directions refreshed at every Hessian record).
+    steps : int
+        Number of updates.
+    w0 : array_like, shape (P,), optional
+        Start; default ``net.init(init_seed)``.
+    record_every : int
+        Record steps ``0, k, 2k, ...`` and the final step.
+    hessian_every : int
+        Top-``hessian_k`` Hessian eigenvalues (Lanczos on full-batch HVPs) every
+        this many steps and at the end; ``0``: never. Costs about 50 full-batch
+        HVPs per record.
+    hessian_k : int
+        Number of eigenvalues recorded.
+    directions : array_like, shape (P, m), optional
+        Columns onto which ``w - w_ref`` is projected at each record (e.g.
+        ``Extraction.basis``).
+    w_ref : array_like, shape (P,), optional
+        Reference point of the projections; default ``w0``.
+    seed : int
+        Seed of the minibatch draws.
+    init_seed : int
+        Seed of ``net.init`` when ``w0`` is not given.
+
+    Returns
+    -------
+    Result
+        ``t (T,)`` = recorded ``k * lr``; ``w (T, 1, P)`` weights; ``loss (T, 1)``
+        full training loss; ``diverged_at (1,)``; ``reduced["net"]``:
+        ``step (T,)``, ``grad_norm (T,)`` (``|grad C|``), ``grad_snr (T,)``
+        (``|grad C|^2 / tr Sigma_1``, per sample: a batch of ``B`` has ``B`` times
+        this SNR), ``train_accuracy (T,)``, ``test_accuracy (T,)`` (NaN without a
+        test set), ``projections (T, m)`` when ``directions`` is given, and
+        ``hessian_step (S,)``, ``hessian_t (S,)``, ``hessian_eigenvalues (S, hessian_k)``
+        when ``hessian_every > 0``.
+    """
+    train_set, test_set = (data, None) if isinstance(data, Dataset) else data
+    if train_set.n_features != net.sizes[0] or train_set.n_classes != net.sizes[-1]:
+        raise ShapeError(f"data set {train_set.name!r} has d = {train_set.n_features}, {train_set.n_classes} "
+                         f"classes but the net {net.sizes} expects d = {net.sizes[0]}, {net.sizes[-1]} outputs")
+    if not isinstance(dyn, (GD, SGD)):
+        raise TypeError(f"train runs GD or SGD on a real network, got {type(dyn).__name__}")
+    if isinstance(dyn, SGD) and (dyn.noise_covariance is not None or dyn.noise_factor is not None):
+        raise ValueError("SGD.noise_covariance/noise_factor are for synthetic losses; a net's noise comes from its data")
+    steps, record_every = int(steps), int(record_every)
+    if steps < 0 or record_every < 1:
+        raise ValueError(f"need steps >= 0 and record_every >= 1, got {steps}, {record_every}")
+    x, y = train_set.x, train_set.y
+    n = len(y)
+    w = net.init(init_seed) if w0 is None else np.array(w0, dtype=float)
+    net._unpack(w)
+    w_ref = w.copy() if w_ref is None else np.asarray(w_ref, dtype=float)
+    D = None if directions is None else np.asarray(directions, dtype=float)
+    if D is not None and (D.ndim != 2 or D.shape[0] != net.n_params):
+        raise ShapeError(f"directions must have shape ({net.n_params}, m), got {D.shape}")
+    is_sgd = isinstance(dyn, SGD)
+    mu = dyn.momentum if is_sgd else 0.0
+    lookahead = mu if is_sgd and dyn.nesterov else 0.0
+    nudge_k = dyn.nudge_k if is_sgd else 0
+    if nudge_k and hessian_every <= 0:
+        raise ValueError("nudged SGD needs hessian_every > 0 to refresh its Hessian directions")
+    batches = _Batches(dyn.sampling, n, dyn.batch_size, np.random.default_rng(seed)) if is_sgd else None
+    velocity = np.zeros_like(w)
+    nudge_V = None
+
+    rec = {key: [] for key in ("step", "w", "loss", "grad_norm", "grad_snr", "train_accuracy",
+                               "test_accuracy", "projections")}
+    hes = {"hessian_step": [], "hessian_eigenvalues": []}
+    diverged_at = -1
+
+    def record(k):
+        loss, g = net.loss_and_grad(w, x, y)
+        trace = net.sample_jacobian(w, x, y).covariance_trace()
+        g2 = float(g @ g)
+        rec["step"].append(k)
+        rec["w"].append(w.copy())
+        rec["loss"].append(loss)
+        rec["grad_norm"].append(np.sqrt(g2))
+        rec["grad_snr"].append(g2 / trace if trace > 0 else np.inf)
+        rec["train_accuracy"].append(net.accuracy(w, x, y))
+        rec["test_accuracy"].append(np.nan if test_set is None else net.accuracy(w, test_set.x, test_set.y))
+        if D is not None:
+            rec["projections"].append((w - w_ref) @ D)
+
+    @np.errstate(over="ignore", invalid="ignore")  # divergence is reported, not warned about
+    def step(w, k):
+        nonlocal velocity
+        lr_k = float(dyn.lr_at(k * dyn.lr))
+        probe = w + lookahead * velocity if lookahead else w
+        if is_sgd:
+            idx = batches.next()
+            g = net.grad(probe, x[idx], y[idx])
+        else:
+            g = net.grad(probe, x, y)
+        if nudge_k:
+            g = g + (dyn.nudge_factor - 1.0) * (nudge_V @ (nudge_V.T @ g))
+        if mu:
+            velocity = mu * velocity - lr_k * g
+            return w + velocity
+        return w - lr_k * g
+
+    def record_hessian(k):
+        kk = max(hessian_k, nudge_k)
+        vals, vecs = lanczos(lambda v: net.hvp(w, x, y, v), net.n_params, kk, tol=1e-6, seed=k)
+        hes["hessian_step"].append(k)
+        hes["hessian_eigenvalues"].append(vals[:hessian_k])
+        return vecs[:, :nudge_k]
+
+    for k in range(steps + 1):
+        if k % record_every == 0 or k == steps:
+            record(k)
+        if hessian_every > 0 and (k % hessian_every == 0 or k == steps):
+            nudge_V = record_hessian(k)
+        if k == steps:
+            break
+        w = step(w, k)
+        if not np.all(np.isfinite(w)):
+            diverged_at = k + 1
+            break
+
+    T = len(rec["step"])
+    steps_rec = np.array(rec["step"], dtype=np.int64)
+    if diverged_at >= 0:  # remaining records are NaN, as in the simulator's Result
+        tail = np.arange((steps_rec[-1] // record_every + 1) * record_every, steps, record_every)
+        steps_rec = np.concatenate([steps_rec, tail, [steps]]).astype(np.int64)
+    T_all = len(steps_rec)
+
+    def padded(key, shape=()):
+        out = np.full((T_all, *shape), np.nan)
+        if T:
+            out[:T] = np.asarray(rec[key], dtype=float).reshape(T, *shape)
+        return out
+
+    reduced = {
+        "step": steps_rec,
+        "grad_norm": padded("grad_norm"),
+        "grad_snr": padded("grad_snr"),
+        "train_accuracy": padded("train_accuracy"),
+        "test_accuracy": padded("test_accuracy"),
+    }
+    if D is not None:
+        reduced["projections"] = padded("projections", (D.shape[1],))
+    if hessian_every > 0:
+        hs = np.array(hes["hessian_step"], dtype=np.int64)
+        reduced.update(hessian_step=hs, hessian_t=hs * dyn.lr,
+                       hessian_eigenvalues=np.array(hes["hessian_eigenvalues"]).reshape(len(hs), hessian_k))
+    metadata = {
+        "source": "sdesim.nets.train",
+        "label": f"{dyn.label} on {net.sizes}",
+        "net": {"sizes": list(net.sizes), "activation": net.activation, "loss": net.loss_name,
+                "weight_decay": net.weight_decay, "n_params": net.n_params},
+        "data": {"train": train_set.name, "n": n, "test": None if test_set is None else test_set.name},
+        "dynamic": dyn.describe(),
+        "steps": steps, "record_every": record_every, "hessian_every": int(hessian_every),
+        "hessian_k": int(hessian_k), "seed": int(seed), "init_seed": int(init_seed) if w0 is None else None,
+    }
+    return Result(t=steps_rec * dyn.lr, w=padded("w", (net.n_params,))[:, None, :],
+                  loss=padded("loss")[:, None], metadata=metadata,
+                  diverged_at=np.array([diverged_at]), reduced={"net": reduced})
