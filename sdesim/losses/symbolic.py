@@ -22,6 +22,8 @@ def check_points(W, dim: int, names=None, what: str = "W") -> np.ndarray:
     if W.ndim == 0 or W.shape[-1] != dim:
         label = f" (variables {', '.join(names)})" if names else ""
         raise ShapeError(f"{what} must have trailing dimension {dim}{label}, got shape {W.shape}")
+    if np.isfinite(W).all():        # fast path: one pass, no negated copy
+        return W
     bad = ~np.isfinite(W)
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
