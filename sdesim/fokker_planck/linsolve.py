@@ -1,6 +1,6 @@
 """Sparse linear solvers with a factorisation (or preconditioner) built once.
 
-``direct``: SuperLU (`scipy.sparse.linalg.splu`). ``iterative``: GMRES
+``direct``: SuperLU (`scipy.sparse.linalg.splu`). ``iterative``: BiCGSTAB
 preconditioned by algebraic multigrid (`pyamg`, classical Ruge-Stueben, which
 suits the M-matrices of the scheme) when pyamg is installed, otherwise by an
 incomplete LU factorisation. ``auto`` picks ``direct`` up to
@@ -46,22 +46,21 @@ class Direct:
 
 
 class Iterative:
-    """GMRES on ``A`` preconditioned by one AMG V-cycle (or ILU); relative tolerance ``tol``."""
+    """BiCGSTAB on ``A`` preconditioned by one AMG V-cycle (or ILU); relative tolerance ``tol``."""
 
     def __init__(self, A, tol=1e-10):
         self.A = sp.csr_matrix(A)
         self.tol = tol
         if importlib.util.find_spec("pyamg") is not None:
             import pyamg
-            self.M = pyamg.ruge_stuben_solver(self.A, max_coarse=500).aspreconditioner()
+            self.M = pyamg.ruge_stuben_solver(self.A, max_coarse=500, coarse_solver="splu").aspreconditioner()
         else:
             ilu = spla.spilu(sp.csc_matrix(A), drop_tol=1e-5, fill_factor=10)
             self.M = spla.LinearOperator(A.shape, ilu.solve)
 
     def solve(self, b, x0=None):
         b = np.asarray(b, dtype=float)
-        x, _ = spla.gmres(self.A, b, x0=x0, M=self.M, rtol=self.tol, atol=0.0, restart=50,
-                          maxiter=20)
+        x, _ = spla.bicgstab(self.A, b, x0=x0, M=self.M, rtol=self.tol, atol=0.0, maxiter=200)
         res = np.linalg.norm(b - self.A @ x) / max(np.linalg.norm(b), np.finfo(float).tiny)
         if res > 10 * self.tol:
             raise SolverError(f"iterative solver stopped at relative residual {res:.2e} "

@@ -1,0 +1,88 @@
+"""Fokker-Planck benchmark: steady state and 100 implicit steps, direct vs iterative.
+
+Run ``python benchmarks/fokker_planck.py`` (all cases) or ``--case NAME --solver S``
+(one case in this process). Every case runs in a fresh subprocess so that its peak
+resident memory is its own. Loss: the 2D/3D tilted double well
+``(x^2-1)^2 + 2 y^2 + 0.5 x y (+ z^2 + 0.3 x z)`` at ``T = 0.1`` on ``[-2.5, 2.5]^d``;
+accuracy is the L1 distance of the steady state to the Gibbs density.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CASES = {
+    "2d-200": (2, 200),
+    "2d-1000": (2, 1000),
+    "3d-100": (3, 100),
+}
+EXPR = {2: "(x**2 - 1)**2 + 2*y**2 + 0.5*x*y", 3: "(x**2 - 1)**2 + 2*y**2 + 0.5*x*y + z**2 + 0.3*x*z"}
+T, DT, STEPS = 0.1, 0.01, 100
+
+
+def run_case(name, solver):
+    import sdesim as sd
+
+    dim, n = CASES[name]
+    loss = sd.Loss(EXPR[dim])
+    grid = sd.Grid([(-2.5, 2.5)] * dim, (n,) * dim)
+    t0 = time.perf_counter()
+    fp = sd.FokkerPlanck(loss, temperature=T, grid=grid, solver=solver)
+    t_build = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    rho = fp.steady_state()
+    t_steady = time.perf_counter() - t0
+    gibbs = grid.normalize(np.exp(-(fp.potential - fp.potential.min()) / T))
+    rho0 = grid.gaussian([1.0] + [0.0] * (dim - 1), 0.05 * np.eye(dim))
+    t0 = time.perf_counter()
+    res = fp.evolve(rho0, STEPS * DT, DT)
+    t_evolve = time.perf_counter() - t0
+    return {"case": name, "solver": solver, "cells": grid.size, "build_s": t_build,
+            "steady_s": t_steady, "evolve100_s": t_evolve,
+            "l1_gibbs": float(np.abs(rho - gibbs).sum() * grid.cell_volume),
+            "mass_err": float(abs(res.mass()[-1] - 1)),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", choices=sorted(CASES))
+    parser.add_argument("--solver", default="auto", choices=("auto", "direct", "iterative"))
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+    if args.case:
+        print(json.dumps(run_case(args.case, args.solver)))
+        return
+    plan = [("2d-200", "direct"), ("2d-200", "iterative"), ("2d-1000", "direct"),
+            ("2d-1000", "iterative"), ("3d-100", "iterative")]
+    rows = {}
+    # vector operations gain nothing from BLAS threads on a shared 2-core machine
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    print(f"{'case':8} {'solver':9} {'cells':>8} {'build s':>8} {'steady s':>9} {'100 steps s':>12} "
+          f"{'L1 Gibbs':>9} {'mass err':>9} {'peak MB':>8}")
+    for case, solver in plan:
+        try:
+            out = subprocess.run([sys.executable, __file__, "--case", case, "--solver", solver],
+                                 capture_output=True, text=True, timeout=args.timeout, env=env)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+        except (subprocess.TimeoutExpired, IndexError, json.JSONDecodeError):
+            print(f"{case:8} {solver:9} did not finish (timeout {args.timeout:.0f} s or error)")
+            continue
+        rows[case, solver] = r
+        print(f"{case:8} {solver:9} {r['cells']:8d} {r['build_s']:8.2f} {r['steady_s']:9.2f} "
+              f"{r['evolve100_s']:12.2f} {r['l1_gibbs']:9.1e} {r['mass_err']:9.1e} {r['peak_rss_mb']:8.0f}")
+    for case in CASES:
+        if (case, "direct") in rows and (case, "iterative") in rows:
+            d, i = rows[case, "direct"], rows[case, "iterative"]
+            print(f"{case}: iterative / direct time: steady {i['steady_s'] / d['steady_s']:.2f}, "
+                  f"100 steps {i['evolve100_s'] / d['evolve100_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
