@@ -32,7 +32,7 @@ from numba import njit, prange
 
 
 # bump when the generated code changes for the same expressions (cache key)
-_CODEGEN_VERSION = 3
+_CODEGEN_VERSION = 4
 
 
 def cache_dir() -> Path:
@@ -108,11 +108,13 @@ def _local_names(inputs: Inputs) -> dict:
     return names
 
 
-def _body(exprs, inputs: Inputs, read, write, printer) -> list[str]:
+def _body(exprs, inputs: Inputs, read, write, printer, bind_scalars: bool = True) -> list[str]:
     """Statements computing ``exprs`` (a flat list) from ``inputs``.
 
     ``read(array, i)`` and ``write(k)`` return the source of the i-th element of
-    an input array and of the k-th output slot.
+    an input array and of the k-th output slot. With ``bind_scalars`` the body
+    starts with ``_s_<name> = <name>`` for each scalar input; without, the
+    caller's signature must name the scalars ``_s_<name>`` itself.
     """
     names = _local_names(inputs)
     exprs = [sympy.sympify(e).xreplace(names) for e in exprs]
@@ -128,8 +130,9 @@ def _body(exprs, inputs: Inputs, read, write, printer) -> list[str]:
         for i, s in enumerate(symbols):
             if names[s] in used:
                 lines.append(f"{names[s]} = {read(array, i)}")
-    for s in inputs.scalars:
-        lines.append(f"{names[s]} = {s.name}")
+    if bind_scalars:
+        for s in inputs.scalars:
+            lines.append(f"{names[s]} = {s.name}")
     for sym, e in replacements:
         lines.append(f"{sym} = {printer.doprint(e)}")
     for k, e in enumerate(reduced):
@@ -154,23 +157,25 @@ def numba_functions(name: str, exprs, inputs: Inputs, shape: tuple[int, ...]) ->
     index = list(_ndindex(shape))
     printer = _NumbaPrinter()
     arrays = inputs.arrays
-    scalars = tuple(s.name for s in inputs.scalars)
+    # scalars enter under their safe local names, so a parameter called ``out``,
+    # ``W`` or ``u`` cannot clash with the array arguments
+    scalars = tuple(f"_s_{s.name}" for s in inputs.scalars)
     args = ", ".join(arrays + scalars)
 
     def slot(prefix, k):
         return prefix + "".join(f"[{i}]" for i in index[k])
 
     if shape == ():
-        point_body = _body(flat, inputs, lambda a, i: f"{a}[{i}]", lambda k: "_out", printer)
+        point_body = _body(flat, inputs, lambda a, i: f"{a}[{i}]", lambda k: "_out", printer, False)
         point = (f"@njit(cache=True)\ndef {name}({args}):\n"
                  f"{_indent(point_body, 1)}\n    return _out\n")
     else:
-        point_body = _body(flat, inputs, lambda a, i: f"{a}[{i}]", lambda k: slot("out", k), printer)
+        point_body = _body(flat, inputs, lambda a, i: f"{a}[{i}]", lambda k: slot("out", k), printer, False)
         point = f"@njit(cache=True)\ndef {name}({args}, out):\n{_indent(point_body, 1)}\n"
 
     many_args = ", ".join([a.upper() for a in arrays] + list(scalars))
     many_body = _body(flat, inputs, lambda a, i: f"{a.upper()}[_p, {i}]",
-                      lambda k: "out[_p" + "".join(f", {i}" for i in index[k]) + "]", printer)
+                      lambda k: "out[_p" + "".join(f", {i}" for i in index[k]) + "]", printer, False)
     many = (f"@njit(cache=True, parallel=True)\ndef {name}_many({many_args}, out):\n"
             f"    for _p in prange({arrays[0].upper()}.shape[0]):\n{_indent(many_body, 2)}\n")
     # serial twin for small batches: a parallel region costs tens of microseconds
