@@ -254,3 +254,11 @@ def test_abs_loss_compiles():
     np.testing.assert_allclose(loss.value(W), [2.0, 13.0])
     np.testing.assert_allclose(loss.grad(W), [[1.0, 1.0], [7.0, -1.0]])
     np.testing.assert_allclose(loss.hessian(W), [[[2.0, 0.0], [0.0, 0.0]]] * 2)
+
+
+@pytest.mark.parametrize("name", ["out", "W", "u", "math", "np"])
+def test_time_parameter_names_do_not_clash_with_kernel_arguments(name):
+    loss = sd.Loss(f"(x - {name})**2 + y**2", **{name: lambda t: 2 * t})
+    np.testing.assert_allclose(loss.value([1.0, 1.0], t=0.25), 1.25)
+    np.testing.assert_allclose(loss.grad([1.0, 1.0], t=0.25), [1.0, 2.0])
+    np.testing.assert_allclose(loss.third([1.0, 1.0], [1.0, 0.0], [1.0, 0.0], t=0.25), [0.0, 0.0])
