@@ -1,0 +1,57 @@
+"""Analyses of ensembles (``Result``) and of loss landscapes, each with its theory.
+
+One module per job; every name below is importable as ``sdesim.analysis.<name>``
+(modules load on first use):
+
+- ``sharpness``: top Hessian eigenvalues along trajectories, the ``2 / lr`` line;
+- ``stationary``: late-time mean/covariance with standard errors, Lyapunov predictions;
+- ``escape``: basins, first-passage and escape times, Kramers and the exact 1D MFPT;
+- ``phase``: fractions of runs ending in each basin over ``(lr, B)``, Gibbs occupations;
+- ``snr``: gradient signal-to-noise along training;
+- ``paths``: interpolation, model averaging, nudged elastic band;
+- ``convergence``: log-log order fits;
+- ``circulation``: angular velocity and probability current of non-equilibrium states;
+- ``lanczos``: top eigenpairs of matrix-free symmetric operators.
+
+``sharpness`` and ``lanczos`` name the modules (Python binds a package attribute to its
+submodule on import); their functions are ``sharpness.sharpness`` and ``lanczos.lanczos``.
+"""
+
+from importlib import import_module
+
+_MODULES = ("sharpness", "stationary", "escape", "phase", "snr", "paths", "convergence", "circulation", "lanczos")
+
+_LAZY = {
+    "hessian_eigenvalues": "sharpness", "sharpness_along": "sharpness",
+    "stability_threshold": "sharpness",
+    "StationaryStats": "stationary", "stationary_statistics": "stationary", "lyapunov_covariance": "stationary",
+    "stationary_variance_1d": "stationary", "variance_ratio_discrete_sde": "stationary",
+    "Basins": "escape", "first_passage_times": "escape", "escape_times": "escape", "FirstPassage": "escape",
+    "EscapeEstimate": "escape", "mean_escape_time": "escape", "kramers_time": "escape", "mfpt_1d": "escape",
+    "BasinFractions": "phase", "basin_fractions": "phase", "PhaseDiagram": "phase", "phase_diagram": "phase",
+    "gibbs_basin_probabilities": "phase",
+    "gradient_noise_trace": "snr", "gradient_snr": "snr", "snr_along": "snr",
+    "interpolate": "paths", "interpolation_barrier": "paths", "Averaging": "paths", "average": "paths",
+    "MinimumEnergyPath": "paths", "nudged_elastic_band": "paths",
+    "OrderFit": "convergence", "fit_order": "convergence", "assert_order": "convergence",
+    "Circulation": "circulation", "angular_velocity": "circulation", "angular_velocity_theory": "circulation",
+    "stationary_current": "circulation",
+}
+
+__all__ = sorted(set(_LAZY) | set(_MODULES))
+
+
+def __getattr__(name):
+    """Load ``name`` (a function or class, or a submodule) on first use."""
+    if name in _LAZY:
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    elif name in _MODULES:
+        value = import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

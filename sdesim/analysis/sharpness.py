@@ -1,0 +1,92 @@
+r"""Sharpness: the top Hessian eigenvalues along trajectories, and the linear stability line ``2 / lr``.
+
+GD on a quadratic is stable iff every Hessian eigenvalue lies in ``(0, 2 / lr)``;
+full-batch GD on networks drives the sharpness :math:`\lambda_{\max}(\nabla^2 C)` up to
+about ``2 / lr`` and hovers there (edge of stability, Cohen et al. 2021).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sdesim.analysis.lanczos import lanczos
+from sdesim.errors import ShapeError
+
+__all__ = ["hessian_eigenvalues", "sharpness", "sharpness_along", "stability_threshold"]
+
+#: Above this dimension a quadratic model's spectrum is computed by Lanczos on Hessian-vector products.
+DENSE_MAX_DIM = 64
+
+
+def stability_threshold(lr) -> float | np.ndarray:
+    r"""Linear stability limit of GD: sharpness :math:`\lambda_{\max} < 2 / \eta`.
+
+    Raises
+    ------
+    ValueError
+        ``lr <= 0``.
+    """
+    lr = np.asarray(lr, dtype=float)
+    if np.any(~(lr > 0)):
+        raise ValueError(f"lr must be positive, got {lr}")
+    return 2.0 / lr if lr.ndim else float(2.0 / lr)
+
+
+def _quadratic_top(model, k):
+    """Top-``k`` eigenvalues of a QuadraticModel's constant Hessian."""
+    dim = model.dim
+    if model.hessian_rest is None and dim <= DENSE_MAX_DIM:
+        return model.hessian_eigenvalues[:k].copy()
+    vals, _ = lanczos(lambda v: model.hessian_vector(v), dim, k=k)
+    return vals
+
+
+def hessian_eigenvalues(loss, W, k=1) -> np.ndarray:
+    r"""Top-``k`` eigenvalues of :math:`\nabla^2 C(w)` at each point, largest first.
+
+    Parameters
+    ----------
+    loss : Loss, FiniteSumLoss or QuadraticModel
+        Symbolic and finite-sum losses: exact Hessians, diagonalised together
+        (``numpy.linalg.eigvalsh``). Quadratic models: the constant ``H``,
+        by Lanczos on Hessian-vector products above ``DENSE_MAX_DIM`` dimensions
+        or for eigenpair storage.
+    W : array_like, shape (..., dim)
+        Points. Non-finite points (diverged particles) give NaN.
+    k : int
+        Number of eigenvalues, ``1 <= k <= dim``.
+
+    Returns
+    -------
+    ndarray, shape (..., k)
+    """
+    W = np.asarray(W, dtype=float)
+    dim = loss.dim
+    if W.ndim == 0 or W.shape[-1] != dim:
+        raise ShapeError(f"W must have shape (..., {dim}), got {W.shape}")
+    if not 1 <= int(k) <= dim:
+        raise ShapeError(f"need 1 <= k <= dim = {dim}, got k = {k}")
+    k = int(k)
+    out = np.full(W.shape[:-1] + (k,), np.nan)
+    ok = np.isfinite(W).all(axis=-1)
+    if not ok.any():
+        return out
+    if hasattr(loss, "hessian_vector"):
+        out[ok] = _quadratic_top(loss, k)
+        return out
+    hess = np.asarray(loss.hessian(W[ok]))
+    out[ok] = np.linalg.eigvalsh(hess)[..., ::-1][..., :k]
+    return out
+
+
+def sharpness(loss, W) -> np.ndarray:
+    r"""Largest Hessian eigenvalue :math:`\lambda_{\max}(\nabla^2 C(w))`; ``W (..., dim) -> (...)``."""
+    return hessian_eigenvalues(loss, W, k=1)[..., 0]
+
+
+def sharpness_along(result, loss) -> np.ndarray:
+    """Sharpness at every recorded state of a ``Result``: ``(T, N)``, NaN for diverged particles.
+
+    Compare with :func:`stability_threshold` of the run's ``lr``.
+    """
+    return sharpness(loss, result.w)
