@@ -150,7 +150,7 @@ class Extraction:
 
 
 def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None = None,
-            gtol=1e-6, maxiter=2000, tol=1e-8, chunk_size=2048, seed=0) -> Extraction:
+            gtol=1e-6, maxiter=2000, tol=1e-8, chunk_size=2048, seed=0, provenance=None) -> Extraction:
     """Extract the quadratic model of ``net`` on ``data`` near ``w`` (see the module notes).
 
     Steps: (1) refine ``w`` to ``w*`` with L-BFGS (:func:`refine_minimum`) unless
@@ -182,6 +182,9 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
         Samples per block in the per-sample gradient products.
     seed : int
         Lanczos starting vectors.
+    provenance : dict, optional
+        JSON-serialisable extras (e.g. the recipe that trained ``w``), stored in
+        the report and the model's metadata under ``"provenance"``.
 
     Returns
     -------
@@ -219,6 +222,7 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
         noise_trace=float(noise_trace),
         noise_fraction=float(np.trace(S) / noise_trace) if noise_trace > 0 else None,
         basis="top-k Hessian eigenvectors; coordinates u = V^T (w - w*)",
+        provenance=dict(provenance or {}),
     )
     model = QuadraticModel(hessian=np.diag(h), noise_covariance=0.5 * (S + S.T),
                            w_star=np.zeros(k), metadata=report)
