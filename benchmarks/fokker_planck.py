@@ -1,10 +1,13 @@
 """Fokker-Planck benchmark: steady state and 100 implicit steps, direct vs iterative.
 
-Run ``python benchmarks/fokker_planck.py`` (all cases) or ``--case NAME --solver S``
-(one case in this process). Every case runs in a fresh subprocess so that its peak
-resident memory is its own. Loss: the 2D/3D tilted double well
-``(x^2-1)^2 + 2 y^2 + 0.5 x y (+ z^2 + 0.3 x z)`` at ``T = 0.1`` on ``[-2.5, 2.5]^d``;
-accuracy is the L1 distance of the steady state to the Gibbs density.
+Run ``python benchmarks/fokker_planck.py`` (all cases) or ``--case NAME --noise N
+--solver S`` (one case in this process). Every case runs in a fresh subprocess so
+that its peak resident memory is its own. Loss: the 2D/3D tilted double well
+``(x^2-1)^2 + 2 y^2 + 0.5 x y (+ z^2 + 0.3 x z)`` on ``[-2.5, 2.5]^d``; noise
+``iso``: ``D = 0.1 I`` (accuracy: L1 distance of the steady state to Gibbs);
+``aniso``: ``D = 0.1 (I + 0.5 offdiag)`` (non-equilibrium; no closed form, and the
+iterative steady state does not start from the answer). Steps: backward Euler,
+``dt = 0.01``, from a Gaussian at ``(1, 0, ...)``.
 """
 
 import argparse
@@ -26,14 +29,15 @@ EXPR = {2: "(x**2 - 1)**2 + 2*y**2 + 0.5*x*y", 3: "(x**2 - 1)**2 + 2*y**2 + 0.5*
 T, DT, STEPS = 0.1, 0.01, 100
 
 
-def run_case(name, solver):
+def run_case(name, noise, solver):
     import sdesim as sd
 
     dim, n = CASES[name]
     loss = sd.Loss(EXPR[dim])
     grid = sd.Grid([(-2.5, 2.5)] * dim, (n,) * dim)
+    D = T * (np.eye(dim) if noise == "iso" else 0.5 * (np.eye(dim) + np.ones((dim, dim))))
     t0 = time.perf_counter()
-    fp = sd.FokkerPlanck(loss, temperature=T, grid=grid, solver=solver)
+    fp = sd.FokkerPlanck(loss, diffusion=D, grid=grid, solver=solver)
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()
     rho = fp.steady_state()
@@ -43,9 +47,10 @@ def run_case(name, solver):
     t0 = time.perf_counter()
     res = fp.evolve(rho0, STEPS * DT, DT)
     t_evolve = time.perf_counter() - t0
-    return {"case": name, "solver": solver, "cells": grid.size, "build_s": t_build,
+    return {"case": name, "noise": noise, "solver": solver, "cells": grid.size, "build_s": t_build,
             "steady_s": t_steady, "evolve100_s": t_evolve,
-            "l1_gibbs": float(np.abs(rho - gibbs).sum() * grid.cell_volume),
+            "l1_gibbs": float(np.abs(rho - gibbs).sum() * grid.cell_volume) if noise == "iso" else None,
+            "min_rho": float(rho.min()),
             "mass_err": float(abs(res.mass()[-1] - 1)),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -53,35 +58,42 @@ def run_case(name, solver):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--case", choices=sorted(CASES))
+    parser.add_argument("--noise", default="iso", choices=("iso", "aniso"))
     parser.add_argument("--solver", default="auto", choices=("auto", "direct", "iterative"))
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args.case, args.solver)))
+        print(json.dumps(run_case(args.case, args.noise, args.solver)))
         return
-    plan = [("2d-200", "direct"), ("2d-200", "iterative"), ("2d-1000", "direct"),
-            ("2d-1000", "iterative"), ("3d-100", "iterative")]
+    plan = [(case, noise, solver) for case in ("2d-200", "2d-1000") for noise in ("iso", "aniso")
+            for solver in ("direct", "iterative")] + [("3d-100", "iso", "iterative"),
+                                                      ("3d-100", "aniso", "iterative")]
     rows = {}
     # vector operations gain nothing from BLAS threads on a shared 2-core machine
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    print(f"{'case':8} {'solver':9} {'cells':>8} {'build s':>8} {'steady s':>9} {'100 steps s':>12} "
-          f"{'L1 Gibbs':>9} {'mass err':>9} {'peak MB':>8}")
-    for case, solver in plan:
+    print(f"{'case':8} {'noise':5} {'solver':9} {'cells':>8} {'build s':>8} {'steady s':>9} "
+          f"{'100 steps s':>12} {'L1 Gibbs':>9} {'min rho':>9} {'mass err':>9} {'peak MB':>8}", flush=True)
+    for case, noise, solver in plan:
         try:
-            out = subprocess.run([sys.executable, __file__, "--case", case, "--solver", solver],
+            out = subprocess.run([sys.executable, __file__, "--case", case, "--noise", noise,
+                                  "--solver", solver],
                                  capture_output=True, text=True, timeout=args.timeout, env=env)
             r = json.loads(out.stdout.strip().splitlines()[-1])
         except (subprocess.TimeoutExpired, IndexError, json.JSONDecodeError):
-            print(f"{case:8} {solver:9} did not finish (timeout {args.timeout:.0f} s or error)")
+            print(f"{case:8} {noise:5} {solver:9} did not finish (timeout {args.timeout:.0f} s or error)",
+                  flush=True)
             continue
-        rows[case, solver] = r
-        print(f"{case:8} {solver:9} {r['cells']:8d} {r['build_s']:8.2f} {r['steady_s']:9.2f} "
-              f"{r['evolve100_s']:12.2f} {r['l1_gibbs']:9.1e} {r['mass_err']:9.1e} {r['peak_rss_mb']:8.0f}")
-    for case in CASES:
-        if (case, "direct") in rows and (case, "iterative") in rows:
-            d, i = rows[case, "direct"], rows[case, "iterative"]
-            print(f"{case}: iterative / direct time: steady {i['steady_s'] / d['steady_s']:.2f}, "
+        rows[case, noise, solver] = r
+        l1 = "-" if r["l1_gibbs"] is None else f"{r['l1_gibbs']:.1e}"
+        print(f"{case:8} {noise:5} {solver:9} {r['cells']:8d} {r['build_s']:8.2f} {r['steady_s']:9.2f} "
+              f"{r['evolve100_s']:12.2f} {l1:>9} {r['min_rho']:9.1e} {r['mass_err']:9.1e} "
+              f"{r['peak_rss_mb']:8.0f}", flush=True)
+    for case, noise, _ in plan:
+        d, i = rows.get((case, noise, "direct")), rows.get((case, noise, "iterative"))
+        if d and i:
+            print(f"{case} {noise}: iterative / direct time: steady {i['steady_s'] / d['steady_s']:.2f}, "
                   f"100 steps {i['evolve100_s'] / d['evolve100_s']:.2f}")
+            rows.pop((case, noise, "direct"))
 
 
 if __name__ == "__main__":

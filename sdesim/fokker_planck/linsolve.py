@@ -18,8 +18,8 @@ import scipy.sparse.linalg as spla
 
 from sdesim.errors import SdesimError
 
-DIRECT_MAX_CELLS = 300_000
-DIRECT_MAX_CELLS_3D = 30_000
+DIRECT_MAX_CELLS = 2_000_000
+DIRECT_MAX_CELLS_3D = 2_000
 METHODS = ("auto", "direct", "iterative")
 
 

@@ -178,7 +178,8 @@ class Operator:
             elif mode == "axis" and np.count_nonzero(offset) > 1:
                 beta = 0.0
             else:
-                mid = _finite_drift(drift, X + 0.5 * delta)
+                lo, hi = np.array(grid.bounds).T
+                mid = _finite_drift(drift, np.clip(X + 0.5 * delta, lo, hi))  # links off the box are unused
                 if mode == "fitted":
                     D_mid = D if D.ndim == 2 else 0.5 * (D + _shift_rows(D, stride))
                     mid = _solve(D_mid, mid)
