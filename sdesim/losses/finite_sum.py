@@ -193,6 +193,10 @@ class FiniteSumLoss:
     def __repr__(self):
         return f"FiniteSumLoss({str(self.expr)!r}, params={self.names}, n={self.n_samples})"
 
+    def __getstate__(self):
+        # compiled kernel modules do not pickle; they are re-imported from the disk cache
+        return {k: v for k, v in self.__dict__.items() if k not in ("kernels", "_third_kernels")}
+
     @cached_property
     def kernels(self):
         """Generated Numba module: per-sample ``sample_value/grad/hessian`` and batch kernels."""

@@ -79,6 +79,10 @@ class ModifiedField:
         self.lr = float(lr)
         self.order = int(order)
 
+    def __getstate__(self):
+        # compiled kernel modules do not pickle; they are re-imported from the disk cache
+        return {k: v for k, v in self.__dict__.items() if k not in ("kernels", "_third_kernels")}
+
     @cached_property
     def terms(self) -> tuple:
         """Symbolic terms :math:`f_1, \\dots, f_{p+1}` (each a tuple over variables)."""

@@ -98,6 +98,10 @@ class Loss:
     def __repr__(self):
         return f"Loss({str(self.expr)!r}, vars={self.names})"
 
+    def __getstate__(self):
+        # compiled kernel modules do not pickle; they are re-imported from the disk cache
+        return {k: v for k, v in self.__dict__.items() if k not in ("kernels", "_third_kernels")}
+
     def bind(self, **params) -> "Loss":
         """A new ``Loss`` with (some of) the time-dependent parameters given new values.
 
@@ -186,7 +190,11 @@ class Loss:
 
     def parameter_values(self, t: float = 0.0) -> tuple[float, ...]:
         """Values of the time-dependent parameters at time ``t``."""
-        return tuple(float(self.parameters[s.name](t)) for s in self.time_parameters)
+        values = tuple(float(self.parameters[s.name](t)) for s in self.time_parameters)
+        for s, v in zip(self.time_parameters, values):
+            if not np.isfinite(v):
+                raise NonFiniteError(f"time-dependent parameter {s.name}(t={t}) = {v} is not finite")
+        return values
 
     def _call(self, kernel, W, shape, t, *directions):
         arrays = [check_points(W, self.dim, self.names)]
