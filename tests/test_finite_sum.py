@@ -265,3 +265,11 @@ def test_bad_constants():
         sd.FiniteSumLoss("(a*x - y)**2 + lam*a**2", params=("a",), data=data, lam=float("nan"))
     with pytest.raises(SymbolError, match="mu"):
         sd.FiniteSumLoss("(a*x - y)**2", params=("a",), data=data, mu=1.0)
+
+
+def test_pickle_after_compiling():
+    import pickle
+    m = Linear()
+    W = _points((3,))
+    S = m.loss.noise_covariance(W)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(m.loss)).noise_covariance(W), S)

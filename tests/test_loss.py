@@ -262,3 +262,25 @@ def test_time_parameter_names_do_not_clash_with_kernel_arguments(name):
     np.testing.assert_allclose(loss.value([1.0, 1.0], t=0.25), 1.25)
     np.testing.assert_allclose(loss.grad([1.0, 1.0], t=0.25), [1.0, 2.0])
     np.testing.assert_allclose(loss.third([1.0, 1.0], [1.0, 0.0], [1.0, 0.0], t=0.25), [0.0, 0.0])
+
+
+def test_non_finite_time_parameter_value():
+    loss = sd.Loss("(x - c)**2", c=lambda t: 1.0 / t)
+    assert loss.value([0.0], t=0.5) == pytest.approx(4.0)
+    with pytest.raises(NonFiniteError, match=r"c\(t=0.0\)"):
+        sd.Loss("(x - c)**2", c=lambda t: np.inf * t).value([0.0])
+
+
+def test_pickle_after_compiling():
+    """Losses travel to worker processes (sweeps): compiled modules are dropped and re-imported."""
+    import pickle
+    loss = sd.Loss("(x**2 - 1)**2 + 2*y**2 + 0.5*x*y")
+    W = np.array([[0.5, 1.0], [1.0, -2.0]])
+    g = loss.grad(W)
+    U = np.ones_like(W)
+    T = loss.third(W, U, U)
+    copy = pickle.loads(pickle.dumps(loss))
+    np.testing.assert_array_equal(copy.grad(W), g)
+    np.testing.assert_array_equal(copy.third(W, U, U), T)
+    field = loss.modified_field(0.1, 1)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(field))(W), field(W))
