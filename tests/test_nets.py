@@ -256,3 +256,33 @@ def test_train_divergence_and_bad_input():
         train(MLP((5, 3)), train_set, sd.GD(lr=0.1), steps=1)
     with pytest.raises(TypeError, match="GD or SGD"):
         train(net, train_set, sd.GradientFlow(), steps=1)
+
+
+@pytest.mark.parametrize("name, needs", [("digits_mlp", "sklearn"), ("mnist1d_mlp", "mnist1d")])
+def test_shipped_models_match_their_recipe(name, needs, tmp_path, monkeypatch):
+    """The shipped files load, are small, and their eigenpairs are eigenpairs of the net they came from."""
+    from pathlib import Path
+
+    from sdesim.nets.zoo import RECIPES
+
+    pytest.importorskip(needs)
+    monkeypatch.setenv("SDESIM_CACHE", str(tmp_path))
+    path = Path(__file__).resolve().parents[1] / "models" / f"{name}.npz"
+    total = sum(p.stat().st_size for p in path.parent.glob(f"{name}.*"))
+    assert total < 5e6
+    ext = Extraction.load(path)
+    recipe = RECIPES[name]
+    assert ext.model.metadata["provenance"]["net"] == recipe["net"]
+    spec = recipe["net"]
+    net = MLP(spec["sizes"], spec["activation"], spec["loss"], spec["weight_decay"])
+    train_set, _ = load(**recipe["data"])
+    k = recipe["extract"]["k"]
+    assert ext.basis.shape == (net.n_params, k) and ext.model.dim == k
+    g = net.grad(ext.w_star, train_set.x, train_set.y)
+    assert np.linalg.norm(g) == pytest.approx(ext.report["grad_norm"], rel=1e-6)
+    h = ext.model.hessian_eigenvalues
+    Hv = net.hvp(ext.w_star, train_set.x, train_set.y, ext.basis[:, 0])
+    np.testing.assert_allclose(Hv, h[0] * ext.basis[:, 0], atol=1e-6 * h[0])
+    u = ext.basis[:, :3]
+    Su = np.column_stack([net.sample_jacobian(ext.w_star, train_set.x, train_set.y).covariance_matvec(c) for c in u.T])
+    np.testing.assert_allclose(u.T @ Su, ext.model.S[:3, :3], rtol=1e-8, atol=1e-12)
