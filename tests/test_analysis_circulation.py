@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.circulation import angular_velocity, angular_velocity_theory, stationary_current
-from sdesim.analysis.stationary import lyapunov_covariance
+from sdesim.analysis.circulation import (angular_velocity, angular_velocity_density, angular_velocity_theory,
+                                        stationary_current)
+from sdesim.analysis.stationary import density_statistics, lyapunov_covariance
 from sdesim.errors import ShapeError
 
 H = np.diag([1.0, 3.0])
@@ -32,6 +33,21 @@ def test_non_commuting_noise_circulates_as_theory():
     assert abs(c.mean - theory) < 4 * c.se, (c, theory)
     assert abs(c.mean) > 20 * c.se
     assert angular_velocity_theory(H, P, dims=(1, 0)) == pytest.approx(-theory)
+
+
+def test_fokker_planck_density_circulates_as_theory():
+    """The same SDE's Fokker-Planck steady state on 150 x 100 cells: covariance within 1% of the
+    continuous Lyapunov P, and int (x1 J2 - x2 J1) within 1% of (h1 - h2) P12."""
+    S = np.array([[1.0, 0.8], [0.8, 1.0]])
+    qm = sd.QuadraticModel(hessian=H, noise_covariance=S)
+    grid = sd.Grid([(-1.2, 1.2), (-0.8, 0.8)], (150, 100))
+    fp = sd.FokkerPlanck.from_dynamics(qm, sd.SGDDiffusion(lr=LR, batch_size=B, noise="anisotropic"), grid)
+    rho = fp.steady_state()
+    P = lyapunov_covariance(H, S, LR, B, "sde")
+    mean, cov = density_statistics(grid, rho)
+    assert np.abs(mean).max() < 1e-8
+    np.testing.assert_allclose(cov, P, rtol=1e-2)
+    assert angular_velocity_density(grid, fp.current(rho)) == pytest.approx(angular_velocity_theory(H, P), rel=1e-2)
 
 
 def test_isotropic_noise_has_no_circulation():
@@ -61,3 +77,5 @@ def test_bad_input():
         angular_velocity(res, center=[0.0])
     with pytest.raises(ShapeError):
         angular_velocity_theory(H, np.eye(3))
+    with pytest.raises(ShapeError):
+        angular_velocity_density(sd.Grid([(-1, 1), (-1, 1)], (4, 4)), np.zeros((4, 4)))

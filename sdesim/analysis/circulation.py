@@ -27,7 +27,8 @@ import numpy as np
 
 from sdesim.errors import ShapeError
 
-__all__ = ["Circulation", "angular_velocity", "angular_velocity_theory", "stationary_current"]
+__all__ = ["Circulation", "angular_velocity", "angular_velocity_density", "angular_velocity_theory",
+           "stationary_current"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,29 @@ def angular_velocity(result, dims=(0, 1), center=None, burn_in=0.0) -> Circulati
     per_particle = ((x[..., i] * dx[..., j] - x[..., j] * dx[..., i]) / dt).mean(axis=0)
     n = per_particle.size
     return Circulation(float(per_particle.mean()), float(per_particle.std(ddof=1) / np.sqrt(n)), n)
+
+
+def angular_velocity_density(grid, current, dims=(0, 1), center=None) -> float:
+    r"""Angular velocity of a density from its probability current: :math:`\Omega_{ij} = \int (x_i J_j - x_j J_i)\,dw`.
+
+    Equal to :math:`E[x_i\,dx_j - x_j\,dx_i]/dt` because the diffusive part of
+    :math:`\int x_i J_j` is :math:`E[D_{ij}]`, symmetric in :math:`(i, j)`.
+
+    Parameters
+    ----------
+    grid : Grid
+    current : array, shape (*grid.shape, dim)
+        ``FokkerPlanck.current(rho)``.
+    dims : (int, int)
+    center : array_like, shape (dim,), optional
+        Origin of :math:`x = w - \text{center}` (default zero).
+    """
+    J = np.asarray(current, dtype=float)
+    if J.shape != tuple(grid.shape) + (grid.dim,):
+        raise ShapeError(f"current must have shape {tuple(grid.shape) + (grid.dim,)}, got {J.shape}")
+    i, j = dims
+    x = grid.centers - (0.0 if center is None else np.asarray(center, dtype=float))
+    return float(np.sum(x[..., i] * J[..., j] - x[..., j] * J[..., i]) * grid.cell_volume)
 
 
 def angular_velocity_theory(H, P, dims=(0, 1)) -> float:

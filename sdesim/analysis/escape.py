@@ -160,10 +160,8 @@ def first_passage_times(result, target):
     finite = np.isfinite(w).all(axis=2)
     hit &= finite
     observed = hit.any(axis=0)
-    first = np.where(observed, hit.argmax(axis=0), (finite.cumsum(axis=0) > 0).sum(axis=0) - 1)
-    last_finite = len(t) - 1 - finite[::-1].argmax(axis=0)
-    first = np.where(observed, first, last_finite)
-    return t[first] - t[0], observed
+    last_finite = np.where(finite.any(axis=0), len(t) - 1 - finite[::-1].argmax(axis=0), 0)
+    return t[np.where(observed, hit.argmax(axis=0), last_finite)] - t[0], observed
 
 
 def escape_times(result, basins, start=None, radius=None):

@@ -114,6 +114,18 @@ def phase_diagram(loss, basins, settings, w0, n_particles, t_end, dynamic=_sgd, 
                         np.array([r.unassigned for r in rows]), int(n_particles))
 
 
+def basin_masses(grid, rho, basins) -> np.ndarray:
+    """Mass of a density on a ``Grid`` in each basin (cells labelled by their centres): ``(K,)``.
+
+    With ``FokkerPlanck.steady_state()`` this is the long-time answer for any noise,
+    anisotropic included.
+    """
+    rho = grid.normalize(rho)
+    labels = basins(grid.centers)
+    ok = labels >= 0
+    return np.bincount(labels[ok], weights=rho[ok] * grid.cell_volume, minlength=len(basins.centers))
+
+
 def gibbs_basin_probabilities(loss, basins, temperature, bounds, n=2001) -> np.ndarray:
     r"""Gibbs occupation :math:`p_k` of each basin by quadrature of :math:`e^{-C/T}` on a grid.
 

@@ -103,6 +103,24 @@ def stationary_statistics(result, burn_in=0.5, batches=1) -> StationaryStats:
                            covariance_se=se(seconds), n_groups=groups, t_start=float(t_start))
 
 
+def density_statistics(grid, rho):
+    r"""Mean and covariance of a density on a Fokker-Planck ``Grid`` (e.g. ``FokkerPlanck.steady_state()``).
+
+    Cell averages: each cell's mass is spread uniformly over the cell, which adds
+    :math:`h_i^2 / 12` to each variance (exact for a piecewise-constant density).
+
+    Returns
+    -------
+    mean : (dim,) array
+    covariance : (dim, dim) array
+    """
+    rho = grid.normalize(rho)
+    X, r = grid.centers.reshape(-1, grid.dim), rho.ravel() * grid.cell_volume
+    mean = X.T @ r
+    d = X - mean
+    return mean, (d.T * r) @ d + np.diag(grid.spacing ** 2 / 12)
+
+
 def _matrix(name, a, dim=None):
     a = np.atleast_2d(np.asarray(a, dtype=float))
     if a.ndim != 2 or a.shape[0] != a.shape[1] or (dim is not None and a.shape[0] != dim):
