@@ -22,7 +22,7 @@ from importlib import import_module
 _MODULES = ("sharpness", "stationary", "escape", "phase", "snr", "paths", "convergence", "circulation", "lanczos")
 
 _LAZY = {
-    "hessian_eigenvalues": "sharpness", "sharpness_along": "sharpness",
+    "hessian_eigenvalues": "sharpness", "hvp_eigenvalues": "sharpness", "sharpness_along": "sharpness",
     "stability_threshold": "sharpness",
     "StationaryStats": "stationary", "stationary_statistics": "stationary", "lyapunov_covariance": "stationary",
     "stationary_variance_1d": "stationary", "density_statistics": "stationary", "variance_ratio_discrete_sde": "stationary",

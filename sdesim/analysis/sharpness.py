@@ -12,7 +12,7 @@ import numpy as np
 from sdesim.analysis.lanczos import lanczos
 from sdesim.errors import ShapeError
 
-__all__ = ["hessian_eigenvalues", "sharpness", "sharpness_along", "stability_threshold"]
+__all__ = ["hessian_eigenvalues", "hvp_eigenvalues", "sharpness", "sharpness_along", "stability_threshold"]
 
 #: Above this dimension a quadratic model's spectrum is computed by Lanczos on Hessian-vector products.
 DENSE_MAX_DIM = 64
@@ -77,6 +77,38 @@ def hessian_eigenvalues(loss, W, k=1) -> np.ndarray:
     hess = np.asarray(loss.hessian(W[ok]))
     out[ok] = np.linalg.eigvalsh(hess)[..., ::-1][..., :k]
     return out
+
+
+def hvp_eigenvalues(hvp, W, k=1, tol=1e-8, seed=0) -> np.ndarray:
+    r"""Top-``k`` Hessian eigenvalues from Hessian-vector products, by Lanczos at each point.
+
+    For models whose Hessian is never formed, e.g. networks:
+    ``hvp = lambda w, v: net.hvp(w, x, y, v)``.
+
+    Parameters
+    ----------
+    hvp : callable
+        ``(w (dim,), v (dim,)) -> H(w) v``.
+    W : array_like, shape (..., dim)
+        Points (non-finite ones give NaN).
+    k : int
+    tol, seed
+        Passed to :func:`sdesim.analysis.lanczos.lanczos`.
+
+    Returns
+    -------
+    ndarray, shape (..., k)
+        Largest first.
+    """
+    W = np.asarray(W, dtype=float)
+    if W.ndim == 0:
+        raise ShapeError("W must have shape (..., dim)")
+    flat = W.reshape(-1, W.shape[-1])
+    out = np.full((len(flat), int(k)), np.nan)
+    for n, w in enumerate(flat):
+        if np.isfinite(w).all():
+            out[n] = lanczos(lambda v: hvp(w, v), W.shape[-1], k=k, tol=tol, seed=seed)[0]
+    return out.reshape(W.shape[:-1] + (int(k),))
 
 
 def sharpness(loss, W) -> np.ndarray:
