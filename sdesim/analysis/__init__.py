@@ -28,6 +28,7 @@ _LAZY = {
     "stationary_variance_1d": "stationary", "density_statistics": "stationary", "variance_ratio_discrete_sde": "stationary",
     "Basins": "escape", "first_passage_times": "escape", "escape_times": "escape", "FirstPassage": "escape",
     "EscapeEstimate": "escape", "mean_escape_time": "escape", "kramers_time": "escape", "mfpt_1d": "escape",
+    "ArrheniusFit": "escape", "fit_arrhenius": "escape",
     "BasinFractions": "phase", "basin_fractions": "phase", "basin_masses": "phase", "PhaseDiagram": "phase", "phase_diagram": "phase",
     "gibbs_basin_probabilities": "phase",
     "gradient_noise_trace": "snr", "gradient_snr": "snr", "snr_along": "snr",

@@ -29,11 +29,13 @@ from sdesim.errors import ShapeError
 from sdesim.reducers import Reducer
 
 __all__ = [
+    "ArrheniusFit",
     "Basins",
     "EscapeEstimate",
     "FirstPassage",
     "escape_times",
     "first_passage_times",
+    "fit_arrhenius",
     "kramers_time",
     "mean_escape_time",
     "mfpt_1d",
@@ -326,6 +328,46 @@ def kramers_time(loss, minimum, saddle, temperature) -> float:
     barrier = float(loss.value(b) - loss.value(a))
     prefactor = 2 * np.pi / abs(hb[0]) * np.sqrt(abs(np.prod(hb)) / np.prod(ha))
     return float(prefactor * np.exp(barrier / temperature))
+
+
+@dataclass(frozen=True)
+class ArrheniusFit:
+    r"""Fit :math:`\log\tau = \log A + \Delta C / T`: ``barrier`` :math:`\Delta C` with ``barrier_se``, ``prefactor`` :math:`A`."""
+
+    barrier: float
+    barrier_se: float
+    prefactor: float
+
+
+def fit_arrhenius(temperatures, times, times_se=None) -> ArrheniusFit:
+    r"""Barrier and prefactor from escape times at several temperatures (an Arrhenius plot).
+
+    Weighted least squares of :math:`\log\tau` against :math:`1/T`, weights
+    :math:`(\tau / \sigma_\tau)^2` when ``times_se`` is given. The Kramers law gives the slope
+    :math:`\Delta C` as :math:`T \to 0`; at finite :math:`T` the prefactor's :math:`O(T)`
+    corrections bend the line. The standard error is from the residuals (``n - 2``
+    degrees of freedom) when there are more than two points and no ``times_se``,
+    else from ``times_se`` (0 for two points without it).
+    """
+    T = np.asarray(temperatures, dtype=float).ravel()
+    tau = np.asarray(times, dtype=float).ravel()
+    if T.size != tau.size or T.size < 2:
+        raise ShapeError(f"need >= 2 temperatures and times of one length, got {T.size}, {tau.size}")
+    if not (np.all(T > 0) and np.all(tau > 0) and np.isfinite(T).all() and np.isfinite(tau).all()):
+        raise ValueError("temperatures and times must be finite and positive")
+    x, y = 1.0 / T, np.log(tau)
+    w = np.ones_like(x) if times_se is None else (tau / np.asarray(times_se, dtype=float).ravel()) ** 2
+    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
+    sxx = np.sum(w * (x - xm) ** 2)
+    if sxx == 0:
+        raise ShapeError("all temperatures are equal")
+    slope = np.sum(w * (x - xm) * (y - ym)) / sxx
+    res = y - ym - slope * (x - xm)
+    if times_se is not None:
+        se = np.sqrt(1.0 / sxx)
+    else:
+        se = np.sqrt(np.sum(w * res ** 2) / (T.size - 2) / sxx) if T.size > 2 else 0.0
+    return ArrheniusFit(float(slope), float(se), float(np.exp(ym - slope * xm)))
 
 
 def mfpt_1d(loss, x0, x1, temperature, n=20_001, cutoff=40.0) -> float:

@@ -63,6 +63,8 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
         raise ShapeError(f"W must have shape (..., {loss.dim}), got {W.shape}")
     out = np.full(W.shape[:-1], np.nan)
     ok = np.isfinite(W).all(axis=-1)
+    if not ok.any():
+        return out
     noise = gradient_noise_trace(loss, W[ok]) / B
     if not replacement:
         n = getattr(loss, "n_samples", None)
