@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.circulation import (angular_velocity, angular_velocity_density, angular_velocity_theory,
-                                        stationary_current)
+from sdesim.analysis.circulation import (
+    angular_velocity,
+    angular_velocity_density,
+    angular_velocity_theory,
+    stationary_current,
+)
 from sdesim.analysis.stationary import density_statistics, lyapunov_covariance
 from sdesim.errors import ShapeError
 

@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.escape import (Basins, FirstPassage, escape_times, first_passage_times, fit_arrhenius,
-                                    kramers_time, mean_escape_time, mfpt_1d)
+from sdesim.analysis.escape import (
+    Basins,
+    FirstPassage,
+    escape_times,
+    first_passage_times,
+    fit_arrhenius,
+    kramers_time,
+    mean_escape_time,
+    mfpt_1d,
+)
 from sdesim.errors import ShapeError
 from sdesim.result import Result
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.paths import average, interpolate, interpolation_barrier, nudged_elastic_band
+from sdesim.analysis.paths import (
+    average,
+    interpolate,
+    interpolation_barrier,
+    nudged_elastic_band,
+)
 from sdesim.errors import ShapeError
 
 

@@ -5,7 +5,12 @@ import pytest
 
 import sdesim as sd
 from sdesim.analysis.escape import Basins
-from sdesim.analysis.phase import basin_fractions, basin_masses, gibbs_basin_probabilities, phase_diagram
+from sdesim.analysis.phase import (
+    basin_fractions,
+    basin_masses,
+    gibbs_basin_probabilities,
+    phase_diagram,
+)
 from sdesim.errors import ShapeError
 
 

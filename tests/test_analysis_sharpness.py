@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.sharpness import (hessian_eigenvalues, hvp_eigenvalues, sharpness, sharpness_along,
-                                      stability_threshold)
+from sdesim.analysis.sharpness import (
+    hessian_eigenvalues,
+    hvp_eigenvalues,
+    sharpness,
+    sharpness_along,
+    stability_threshold,
+)
 from sdesim.errors import ShapeError
 
 

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 import sdesim as sd
-from sdesim.analysis.stationary import (lyapunov_covariance, stationary_statistics, stationary_variance_1d,
-                                        variance_ratio_discrete_sde)
+from sdesim.analysis.stationary import (
+    lyapunov_covariance,
+    stationary_statistics,
+    stationary_variance_1d,
+    variance_ratio_discrete_sde,
+)
 from sdesim.errors import ShapeError
 from sdesim.result import Result
 

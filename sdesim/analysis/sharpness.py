@@ -107,7 +107,7 @@ def hvp_eigenvalues(hvp, W, k=1, tol=1e-8, seed=0) -> np.ndarray:
     out = np.full((len(flat), int(k)), np.nan)
     for n, w in enumerate(flat):
         if np.isfinite(w).all():
-            out[n] = lanczos(lambda v: hvp(w, v), W.shape[-1], k=k, tol=tol, seed=seed)[0]
+            out[n] = lanczos(lambda v, w=w: hvp(w, v), W.shape[-1], k=k, tol=tol, seed=seed)[0]
     return out.reshape(W.shape[:-1] + (int(k),))
 
 
