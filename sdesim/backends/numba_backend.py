@@ -26,6 +26,7 @@ from sdesim.losses.modified import LR
 name = "numba"
 CHUNK = 256
 SPECTRAL_CHUNK = 64
+SGD_CHUNK = 128
 SCHEMES = {None: "euler", "euler_maruyama": "euler", "heun": "heun", "weak2": "weak2"}
 
 
@@ -214,6 +215,28 @@ def _finite_sum_module(loss):
     return codegen.load_module("\n".join(src), prefix="sdesim_run")
 
 
+@lru_cache(maxsize=64)
+def _finite_sum_sgd_module(loss):
+    src = [numba_source.HEADER, loss_point_scalar_source(loss),
+           numba_source.finite_sum_sgd_kernel(loss.dim, len(loss.data_symbols))]
+    return codegen.load_module("\n".join(src), prefix="sdesim_run")
+
+
+def loss_point_scalar_source(loss):
+    """Source of ``sample_grad_s(w_0, .., x_0, ..) -> tuple``: :func:`loss_point_source` on scalars.
+
+    Same statements in the same order (only the reads differ), so the same numbers.
+    """
+    grad = [sympy.diff(loss.expr, v) for v in loss.variables]
+    inputs = codegen.Inputs((("w", loss.variables), ("x", loss.data_symbols)))
+    body = codegen._body(grad, inputs, lambda a_, i: f"{a_}_{i}", lambda k: f"_o{k}",
+                         codegen._NumbaPrinter())
+    args = [f"w_{i}" for i in range(loss.dim)] + [f"x_{i}" for i in range(len(loss.data_symbols))]
+    outputs = ", ".join(f"_o{k}" for k in range(loss.dim))
+    return (f'\n@njit(inline="always")\ndef sample_grad_s({", ".join(args)}):\n'
+            + "".join("    " + line + "\n" for line in body) + f"    return ({outputs},)\n")
+
+
 def loss_point_source(loss):
     """Source of ``sample_grad(w, x, out)`` for a finite-sum loss."""
     grad = [sympy.diff(loss.expr, v) for v in loss.variables]
@@ -256,6 +279,13 @@ def _advance_finite_sum(problem, state, k0, k1, record, R):
         perm = state.extra["perm"] = np.zeros((problem.n_particles, n), np.int64)
     Wt = np.ascontiguousarray(state.W.T)
     Vt = np.ascontiguousarray(state.V.T)
+    if mode == 1:
+        _finite_sum_sgd_module(loss).run_sgd(
+            Wt, Vt, loss.data_matrix, k0, k1, a, b, mu, look, B, np.uint64(sampling_key(problem.seed)),
+            record, R, state.diverged_at, float(problem.bound), SGD_CHUNK)
+        state.W[:] = Wt.T
+        state.V[:] = Vt.T
+        return
     _finite_sum_module(loss).run(
         Wt, Vt, loss.data_matrix, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2,
         np.uint64(problem.seed), np.uint64(sampling_key(problem.seed)), perm, record, R,

@@ -303,3 +303,53 @@ def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, s
                     for i in range(d):
                         W[i, p] = np.nan
 """
+
+
+def finite_sum_sgd_kernel(dim, m):
+    """Source of ``run_sgd(...)``: SGD with replacement on a finite sum.
+
+    Needs ``sample_grad_s(w_0, .., w_{dim-1}, x_0, .., x_{m-1}) -> tuple`` (the
+    per-sample gradient on scalars). Each step first draws the minibatch indices
+    ``uniform(key, chain, k * B + j)`` of all chains of a chunk, in a loop over
+    chains that vectorises; then each chain sums its batch gradient in scalar
+    registers, in the order of :data:`FINITE_SUM`'s ``run`` (``j`` ascending,
+    then ``/ B``), so the numbers are the same. (The gathers of data rows do not
+    vectorise: LLVM cannot bound an indirect load against the stores.)
+    Divergence as in :func:`symbolic_kernel`.
+    """
+    d = range(dim)
+    src = ("\n@njit(cache=True, parallel=True)\n"
+           "def run_sgd(W, V, X, k0, k1, a, b, mu, look, B, key, rec, R, diverged, bound, chunk):\n")
+    src += _lines(1, "N = W.shape[1]", "n = X.shape[0]", "nchunks = (N + chunk - 1) // chunk")
+    src += _lines(1, "for c in prange(nchunks):")
+    src += _lines(2, "lo = c * chunk", "hi = min(N, lo + chunk)", "nc = hi - lo", "ri = 0")
+    src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d], *[f"_v{i} = V[{i}, lo:hi]" for i in d])
+    src += _lines(2, "IX = np.empty((B, nc), np.int64)")
+    src += _lines(2, "dv = diverged[lo:hi]", "dead = 0", "for i in range(nc):", "    dead += dv[i] >= 0")
+    src += _lines(2, "for k in range(k0, k1):")
+    src += _lines(3, "if ri < rec.shape[0] and rec[ri] == k:")
+    src += _lines(4, "for i in range(nc):")
+    src += _lines(5, *[f"R[ri, lo + i, {i}] = _w{i}[i]" for i in d])
+    src += _lines(4, "ri += 1")
+    src += _lines(3, "ak = a[k - k0]", "bk = b[k - k0]")
+    src += _lines(3, "for j in range(B):", "    for i in range(nc):")
+    src += _lines(5, "IX[j, i] = min(int(uniform(key, lo + i, k * B + j) * n), n - 1)")
+    src += _lines(3, "bad = 0", "for i in range(nc):")
+    body = [f"_y{i} = _w{i}[i] + look * _v{i}[i]" for i in d]
+    body += [f"_g{i} = 0.0" for i in d]
+    ys = ", ".join(f"_y{i}" for i in d)
+    xs = ", ".join(f"X[ix, {q}]" for q in range(m))
+    body += ["for j in range(B):", "    ix = IX[j, i]", f"    _s = sample_grad_s({ys}, {xs})"]
+    body += [f"    _g{i} += _s[{i}]" for i in d]
+    body += [f"_d{i} = -ak * (_g{i} / B) + bk * 0.0" for i in d]
+    body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
+    body += [f"_v{i}[i] = _u{i}" for i in d]
+    body += [f"_x{i} = _w{i}[i] + _u{i}" for i in d]
+    body += ["ok = " + " & ".join(f"(abs(_x{i}) <= bound)" for i in d), "bad += not ok"]
+    body += [f"_w{i}[i] = _x{i} if ok else np.nan" for i in d]
+    src += _lines(4, *body)
+    src += _lines(3, "if bad > dead:")
+    src += _lines(4, "for i in range(nc):")
+    src += _lines(5, "if dv[i] < 0 and _w0[i] != _w0[i]:")
+    src += _lines(6, "dv[i] = k + 1", "dead += 1")
+    return src
