@@ -149,6 +149,8 @@ def test_extract_matches_dense_computation_on_tiny_net(tmp_path):
     qm = extract_quadratic(net, data, w_star, k=2, refine=False)
     np.testing.assert_allclose(qm.hessian_eigenvalues, h[:2], rtol=1e-8)
     assert qm.metadata["grad_norm"] < 1e-7
+    with pytest.warns(UserWarning, match="L-BFGS stopped"):
+        extract(net, data, net.init(0), k=2, maxiter=2)
 
 
 def test_bad_inputs_name_the_problem():

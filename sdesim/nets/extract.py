@@ -22,6 +22,7 @@ so real trajectories can be projected onto the same coordinates.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +191,11 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
     -------
     Extraction
         ``.model`` is the ``k``-dimensional :class:`~sdesim.QuadraticModel`.
+
+    Warns
+    -----
+    UserWarning
+        L-BFGS did not reach ``gtol``, or a top-``k`` Hessian eigenvalue is ``<= 0``.
     """
     if data.n_features != net.sizes[0] or data.n_classes != net.sizes[-1]:
         raise ShapeError(f"data set {data.name!r} has d = {data.n_features}, {data.n_classes} classes "
@@ -202,8 +208,14 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
     else:
         w_star = w
         report = {"loss": net.loss(w, x, y), "grad_norm": float(np.linalg.norm(net.grad(w, x, y)))}
+    if refine and not report["converged"]:
+        warnings.warn(f"L-BFGS stopped at |grad C| = {report['grad_norm']:.3g} ({report['message']}); "
+                      "w* is not a minimum to within gtol", stacklevel=2)
     P = net.n_params
     h, V = lanczos(lambda v: net.hvp(w_star, x, y, v), P, k, tol=tol, seed=seed)
+    if h[-1] <= 0:
+        warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0: "
+                      "w* is not a strict minimum in those directions (no stationary state)", stacklevel=2)
     J = net.sample_jacobian(w_star, x, y, chunk_size=chunk_size)
     s_vals, s_vecs = lanczos(J.covariance_matvec, P, k, tol=tol, seed=seed + 1)
     GV = np.column_stack([J.matvec(V[:, j]) for j in range(k)])
