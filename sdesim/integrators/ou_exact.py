@@ -8,8 +8,10 @@ For :math:`dw = -H (w - w^*)\,dt + G\,dW` with symmetric :math:`H = U \Lambda U^
     {\lambda_i + \lambda_j} \Big] U^T,
 
 (the limit :math:`\Delta t\,(U^T G G^T U)_{ij}` where :math:`\lambda_i + \lambda_j = 0`).
-Exact in law for any step. With a learning-rate schedule the noise is frozen at
-the start of each step.
+Exact in law for any step. With ``modified=True`` the drift is the modified
+one, :math:`-(H + \frac{lr}{2} H^2)(w - w^*)`, still linear: the same formulas
+hold with that matrix. With a learning-rate schedule the noise (and the
+modified drift's ``lr``) is frozen at the start of each step.
 """
 
 import numpy as np
@@ -48,7 +50,12 @@ class ExactOU(Integrator):
             raise ShapeError("exact_ou needs a QuadraticModel")
         G = sde.factor(W, t)
         GGt = G @ G.T
-        if self._memo is None or self._memo[0] != dt or not np.array_equal(self._memo[1], GGt):
-            self._memo = (dt, GGt, *ou_propagators(model.H, GGt, dt))
-        A, L = self._memo[2:]
+        H = model.H
+        if getattr(sde.dynamic, "modified", False):
+            H = H + 0.5 * float(sde.dynamic.lr_at(t)) * H @ H
+        key = (dt, GGt, H)
+        if self._memo is None or self._memo[0] != dt or not all(
+                np.array_equal(a, b) for a, b in zip(self._memo[1:3], key[1:])):
+            self._memo = (dt, GGt, H, *ou_propagators(H, GGt, dt))
+        A, L = self._memo[3:]
         return model.w_star + (W - model.w_star) @ A.T + Z[:, : L.shape[1]] @ L.T
