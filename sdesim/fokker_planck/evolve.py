@@ -8,8 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .linsolve import factorize
+from .split import SplitStepper
 
-METHODS = ("backward-euler", "tr-bdf2")
+METHODS = ("backward-euler", "tr-bdf2", "split")
 _GAMMA = 2.0 - np.sqrt(2.0)
 
 
@@ -57,11 +58,12 @@ def record_steps(record, n_steps, dt):
     return np.unique(steps)
 
 
-def evolve(matrix, scale, rho0, t_end, dt, record, method, solver, dim, tol):
+def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
     """Step ``d rho/dt = L(s(t)) rho`` from ``rho0`` (flat) to ``t_end``.
 
-    ``matrix(s)`` returns the generator with diffusion scaled by ``s`` and
-    ``scale(t)`` gives ``s``; the factorisation is rebuilt only when ``s``
+    ``operator.matrix(s)`` is the generator with diffusion scaled by ``s`` and
+    ``scale(t)`` gives ``s``, taken at the end of a backward-Euler step and at
+    the middle of a TR-BDF2 step; the factorisation is rebuilt only when ``s``
     changes. Backward Euler solves ``(I - dt L) rho_{n+1} = rho_n``; TR-BDF2
     (``gamma = 2 - sqrt 2``) solves twice per step with the same matrix
     ``I - (1 - 1/sqrt 2) dt L``:
@@ -70,6 +72,8 @@ def evolve(matrix, scale, rho0, t_end, dt, record, method, solver, dim, tol):
         (I - \\tfrac{\\gamma}{2} dt L) \\rho_\\gamma = (I + \\tfrac{\\gamma}{2} dt L) \\rho_n, \\quad
         (I - \\tfrac{1-\\gamma}{2-\\gamma} dt L) \\rho_{n+1}
         = \\frac{\\rho_\\gamma - (1-\\gamma)^2 \\rho_n}{\\gamma (2-\\gamma)}.
+
+    ``split``: backward Euler per lattice direction (`split.SplitStepper`).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
@@ -80,13 +84,16 @@ def evolve(matrix, scale, rho0, t_end, dt, record, method, solver, dim, tol):
     keep = record_steps(record, n_steps, dt)
     n = rho0.size
     eye = sp.identity(n, format="csr")
-    c = dt if method == "backward-euler" else (1.0 - 1.0 / np.sqrt(2.0)) * dt
+    c = (1.0 - 1.0 / np.sqrt(2.0)) * dt if method == "tr-bdf2" else dt
     cached = {}
 
     def system(s):
         if cached.get("s") != s:
-            L = matrix(s)
-            cached.update(s=s, L=L, solver=factorize(eye - c * L, solver, dim, tol))
+            if method == "split":
+                cached.update(s=s, L=None, solver=SplitStepper(operator, dt, s))
+            else:
+                L = operator.matrix(s)
+                cached.update(s=s, L=L, solver=factorize(eye - c * L, solver, operator.grid.dim, tol))
         return cached["L"], cached["solver"]
 
     rho = np.asarray(rho0, dtype=float).ravel()
@@ -96,6 +103,8 @@ def evolve(matrix, scale, rho0, t_end, dt, record, method, solver, dim, tol):
         if method == "backward-euler":
             _, lin = system(scale(k * dt))
             rho = lin.solve(rho, x0=rho)
+        elif method == "split":
+            rho = system(scale(k * dt))[1].step(rho, reverse=k % 2 == 0)
         else:
             L, lin = system(scale((k - 0.5) * dt))
             stage = lin.solve(rho + c * (L @ rho), x0=rho)
