@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 from sdesim.analysis.lanczos import lanczos
 from sdesim.errors import FormatError, ShapeError
@@ -65,6 +64,8 @@ def refine_minimum(net: MLP, data: Dataset, w, gtol=1e-6, maxiter=2000):
         ``grad_norm`` (``|grad C(w*)|_2`` reached), ``grad_norm_start``, ``loss``,
         ``loss_start``, ``iterations``, ``converged``, ``message``.
     """
+    from scipy.optimize import minimize  # imported here: scipy.optimize takes ~1 s to import
+
     x, y = data.x, data.y
     w0 = np.array(w, dtype=float)
     net._unpack(w0)

@@ -28,7 +28,7 @@ RECIPES = {
     },
     "mnist1d_mlp": {
         "data": {"name": "mnist1d", "seed": 42},
-        "net": {"sizes": [40, 100, 50, 10], "activation": "tanh", "loss": "cross_entropy", "weight_decay": 1e-3},
+        "net": {"sizes": [40, 100, 50, 10], "activation": "tanh", "loss": "cross_entropy", "weight_decay": 1e-2},
         "sgd": {"lr": 0.05, "batch_size": 32, "steps": 20_000, "seed": 0, "init_seed": 0},
         "extract": {"k": 20, "gtol": 1e-6, "maxiter": 3000},
     },
