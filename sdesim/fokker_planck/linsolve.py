@@ -1,6 +1,6 @@
 """Sparse linear solvers with a factorisation (or preconditioner) built once.
 
-``direct``: SuperLU (`scipy.sparse.linalg.splu`). ``iterative``: BiCGSTAB
+``direct``: SuperLU (`scipy.sparse.linalg.splu`), or a tridiagonal LU on 1D grids. ``iterative``: BiCGSTAB
 preconditioned by algebraic multigrid (`pyamg`, classical Ruge-Stueben, which
 suits the M-matrices of the scheme) when pyamg is installed, otherwise by an
 incomplete LU factorisation. ``auto`` picks ``direct`` up to
@@ -15,6 +15,7 @@ import importlib.util
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+from scipy.linalg import lapack
 
 from sdesim.errors import SdesimError
 
@@ -45,6 +46,18 @@ class Direct:
         return self.lu.solve(np.asarray(b, dtype=float))
 
 
+class Tridiagonal:
+    """LU of a tridiagonal ``A`` (1D grids) by LAPACK ``gttrf``; ``solve`` by ``gttrs``."""
+
+    def __init__(self, A):
+        *self.factor, info = lapack.dgttrf(A.diagonal(-1), A.diagonal(0), A.diagonal(1))
+        if info != 0:
+            raise np.linalg.LinAlgError("singular tridiagonal system")
+
+    def solve(self, b, x0=None):
+        return lapack.dgttrs(*self.factor, np.asarray(b, dtype=float))[0]
+
+
 class Iterative:
     """BiCGSTAB on ``A`` preconditioned by one AMG V-cycle (or ILU); relative tolerance ``tol``."""
 
@@ -69,5 +82,7 @@ class Iterative:
 
 
 def factorize(A, method, dim, tol=1e-10):
-    """A solver object for ``A`` (``method`` as in `choose`)."""
-    return Direct(A) if choose(method, A.shape[0], dim) == "direct" else Iterative(A, tol)
+    """A solver object for ``A`` (``method`` as in `choose`; 1D direct solves are tridiagonal)."""
+    if choose(method, A.shape[0], dim) == "iterative":
+        return Iterative(A, tol)
+    return Tridiagonal(A) if dim == 1 else Direct(A)
