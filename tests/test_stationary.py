@@ -56,7 +56,7 @@ def epoch_variance(batch_cov):
     ``V_0 = V_m``.
     """
     a, m = 1 - LR1 * H1, batch_cov.shape[0]
-    c = lambda p: a ** (p - 1 - np.arange(p))  # noqa: E731
+    c = lambda p: a ** (p - 1 - np.arange(p))
     v0 = (LR1 * H1) ** 2 * c(m) @ batch_cov @ c(m) / (1 - a ** (2 * m))
     return np.array([a ** (2 * p) * v0 + (LR1 * H1) ** 2 * c(p) @ batch_cov[:p, :p] @ c(p) for p in range(m)])
 
