@@ -177,7 +177,7 @@ def test_weak_order_nonlinear_stationary(gibbs_quartic, name):
     bias, se = [], []
     for dt in dts:
         res = sd.simulate(loss, sd.SGDDiffusion(lr=1.0, batch_size=1), w0=[0.0], n_particles=20000,
-                          t_end=42.0, dt=dt, record_every=max(1, int(round(0.2 / dt))), integrator=name,
+                          t_end=42.0, dt=dt, record_every=max(1, round(0.2 / dt)), integrator=name,
                           backend="numba", seed=9)
         per = (res.w[res.t >= 2.0, :, 0] ** 2).mean(axis=0)
         bias.append(per.mean() - ex2)

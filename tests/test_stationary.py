@@ -164,7 +164,7 @@ def test_sgd_discrete_lyapunov(qm3, lr):
     At lr = 0.3 (lr h_max = 1.2) the SDE's continuous Lyapunov solution is off by
     ~50%; the discrete one is exact."""
     B, n = 4, 4000
-    steps = int(round(40 / (lr * 0.5)))                 # 40 relaxation times of the slowest mode
+    steps = round(40 / (lr * 0.5))                 # 40 relaxation times of the slowest mode
     res = sd.simulate(qm3, sd.SGD(lr=lr, batch_size=B), w0=qm3.w_star, n_particles=n, steps=steps,
                       record_every=max(1, steps // 200), backend="numba", seed=4)
     burn = res.t >= 0.25 * res.t[-1]
@@ -206,7 +206,7 @@ def test_sde_continuous_lyapunov(qm3, integrator):
     dt = 0.5 if integrator == "exact_ou" else 0.005
     dyn = sd.SGDDiffusion(lr=lr, batch_size=B, noise="anisotropic")
     res = sd.simulate(qm3, dyn, w0=qm3.w_star, n_particles=n, t_end=60.0, dt=dt,
-                      record_every=max(1, int(round(0.5 / dt))), integrator=integrator, backend="numba", seed=6)
+                      record_every=max(1, round(0.5 / dt)), integrator=integrator, backend="numba", seed=6)
     est, se = second_moments(res.w[res.t >= 10.0], qm3.w_star)
     Pc = solve_continuous_lyapunov(qm3.H, lr / B * qm3.S)
     np.testing.assert_allclose(qm3.stationary_covariance(lr, B, "sde"), Pc, rtol=1e-12, atol=1e-15)
