@@ -26,7 +26,7 @@ from sdesim.losses.modified import LR
 name = "numba"
 CHUNK = 256
 SPECTRAL_CHUNK = 64
-SGD_CHUNK = 128
+SGD_CHUNK = 32
 SCHEMES = {None: "euler", "euler_maruyama": "euler", "heun": "heun", "weak2": "weak2"}
 
 
