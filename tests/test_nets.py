@@ -11,6 +11,7 @@ import random
 import numpy as np
 import pytest
 
+from sdesim.analysis.lanczos import lanczos
 from sdesim.errors import FormatError, NonFiniteError, ShapeError
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets import MLP, Dataset, load, load_mnist1d
@@ -263,6 +264,28 @@ def test_train_sgd_is_seeded_and_momentum_matches_hand_loop(sampling):
         v = 0.5 * v - 0.1 * net.grad(w, train_set.x, train_set.y)
         w = w + v
     np.testing.assert_allclose(mom.w[-1, 0], w, atol=1e-13)
+
+
+def test_train_schedule_and_nudge():
+    import sdesim as sd
+    from sdesim.nets.train import train
+
+    net, train_set, _ = _tiny_training_problem()
+    step = sd.schedules.Step(every=0.5, factor=0.5)  # lr_k = lr * 0.5**floor(k lr / 0.5)
+    res = train(net, train_set, sd.SGD(lr=0.1, batch_size=40, sampling="fixed", schedule=step), steps=12, record_every=12)
+    w = net.init(0)
+    for k in range(12):
+        w = w - 0.1 * 0.5 ** np.floor(k * 0.1 / 0.5) * net.grad(w, train_set.x, train_set.y)
+    np.testing.assert_allclose(res.w[-1, 0], w, atol=1e-13)
+    # nudge_factor = 0 freezes the top Hessian direction between refreshes: one GD step from w0
+    # leaves the projection on the top eigenvector at w0 unchanged
+    w0 = net.init(0)
+    nudged = train(net, train_set, sd.SGD(lr=0.1, batch_size=40, sampling="fixed", nudge_k=1, nudge_factor=0.0),
+                   steps=1, record_every=1, hessian_every=1)
+    v = lanczos(lambda u: net.hvp(w0, train_set.x, train_set.y, u), net.n_params, 1)[1][:, 0]
+    assert abs((nudged.w[-1, 0] - w0) @ v) < 1e-10
+    with pytest.raises(ValueError, match="hessian_every"):
+        train(net, train_set, sd.SGD(lr=0.1, batch_size=8, nudge_k=1), steps=1)
 
 
 def test_train_divergence_and_bad_input():
