@@ -237,7 +237,8 @@ def test_train_gd_matches_hand_loop_and_records():
     np.testing.assert_allclose(out["projections"], (res.w[:, 0] - w) @ D, atol=1e-13)
     G = net.per_sample_grads(manual[25], train_set.x, train_set.y)
     g = G.mean(axis=0)
-    assert out["grad_snr"][-1] == pytest.approx(g @ g / np.trace(np.cov(G.T, bias=True)), rel=1e-10)
+    assert out["noise_trace"][-1] == pytest.approx(np.trace(np.cov(G.T, bias=True)), rel=1e-10)
+    assert np.all(np.isinf(out["grad_snr"]))  # GD has no gradient noise
     assert out["test_accuracy"][-1] == net.accuracy(manual[25], test_set.x, test_set.y)
     np.testing.assert_array_equal(out["hessian_step"], [0, 20, 25])
     H = np.column_stack([net.hvp(manual[25], train_set.x, train_set.y, e) for e in np.eye(net.n_params)])
@@ -257,6 +258,9 @@ def test_train_sgd_is_seeded_and_momentum_matches_hand_loop(sampling):
     np.testing.assert_array_equal(a.w, b.w)
     assert not np.array_equal(a.w[-1], c.w[-1])
     assert np.all(np.isnan(a.reduced["net"]["test_accuracy"]))
+    out = a.reduced["net"]
+    c = 1.0 if sampling == "replacement" else (40 - 8) / 39
+    np.testing.assert_allclose(out["grad_snr"], out["grad_norm"] ** 2 * 8 / (c * out["noise_trace"]), rtol=1e-12)
     # full batch through SGD (fixed batches of size n) with heavy-ball momentum equals the hand loop
     mom = train(net, train_set, sd.SGD(lr=0.1, batch_size=40, sampling="fixed", momentum=0.5), steps=6, record_every=6)
     w, v = net.init(0), 0.0

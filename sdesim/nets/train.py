@@ -86,9 +86,11 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     Result
         ``t (T,)`` = recorded ``k * lr``; ``w (T, 1, P)`` weights; ``loss (T, 1)``
         full training loss; ``diverged_at (1,)``; ``reduced["net"]``:
-        ``step (T,)``, ``grad_norm (T,)`` (``|grad C|``), ``grad_snr (T,)``
-        (``|grad C|^2 / tr Sigma_1``, per sample: a batch of ``B`` has ``B`` times
-        this SNR), ``train_accuracy (T,)``, ``test_accuracy (T,)`` (NaN without a
+        ``step (T,)``, ``grad_norm (T,)`` (``|grad C|``), ``noise_trace (T,)``
+        (``tr Sigma_1``), ``grad_snr (T,)`` (``|grad C|^2 / E|g_B - grad C|^2
+        = |grad C|^2 B / (c tr Sigma_1)``, ``c = 1`` with replacement,
+        ``(n - B)/(n - 1)`` without, as in :mod:`sdesim.analysis.snr`; ``inf`` for
+        GD), ``train_accuracy (T,)``, ``test_accuracy (T,)`` (NaN without a
         test set), ``projections (T, m)`` when ``directions`` is given, and
         ``hessian_step (S,)``, ``hessian_t (S,)``, ``hessian_eigenvalues (S, hessian_k)``
         when ``hessian_every > 0``.
@@ -122,7 +124,12 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     velocity = np.zeros_like(w)
     nudge_V = None
 
-    rec = {key: [] for key in ("step", "w", "loss", "grad_norm", "grad_snr", "train_accuracy",
+    if is_sgd:
+        B = dyn.batch_size
+        noise_per_trace = (1.0 if dyn.sampling == "replacement" else (n - B) / max(n - 1, 1)) / B
+    else:
+        noise_per_trace = 0.0
+    rec = {key: [] for key in ("step", "w", "loss", "grad_norm", "noise_trace", "grad_snr", "train_accuracy",
                                "test_accuracy", "projections")}
     hes = {"hessian_step": [], "hessian_eigenvalues": []}
     diverged_at = -1
@@ -135,7 +142,9 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
         rec["w"].append(w.copy())
         rec["loss"].append(loss)
         rec["grad_norm"].append(np.sqrt(g2))
-        rec["grad_snr"].append(g2 / trace if trace > 0 else np.inf)
+        rec["noise_trace"].append(trace)
+        noise = noise_per_trace * trace
+        rec["grad_snr"].append(g2 / noise if noise > 0 else np.inf)
         rec["train_accuracy"].append(net.accuracy(w, x, y))
         rec["test_accuracy"].append(np.nan if test_set is None else net.accuracy(w, test_set.x, test_set.y))
         if D is not None:
@@ -193,6 +202,7 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     reduced = {
         "step": steps_rec,
         "grad_norm": padded("grad_norm"),
+        "noise_trace": padded("noise_trace"),
         "grad_snr": padded("grad_snr"),
         "train_accuracy": padded("train_accuracy"),
         "test_accuracy": padded("test_accuracy"),
