@@ -236,7 +236,6 @@ def test_train_gd_matches_hand_loop_and_records():
     np.testing.assert_allclose(res.loss[:, 0], [net.loss(manual[k], train_set.x, train_set.y) for k in (0, 10, 20, 25)])
     np.testing.assert_allclose(out["projections"], (res.w[:, 0] - w) @ D, atol=1e-13)
     G = net.per_sample_grads(manual[25], train_set.x, train_set.y)
-    g = G.mean(axis=0)
     assert out["noise_trace"][-1] == pytest.approx(np.trace(np.cov(G.T, bias=True)), rel=1e-10)
     assert np.all(np.isinf(out["grad_snr"]))  # GD has no gradient noise
     assert out["test_accuracy"][-1] == net.accuracy(manual[25], test_set.x, test_set.y)

@@ -194,7 +194,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dat
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     d = _sk_digits()
     perm = np.random.default_rng(seed).permutation(len(d.target))
-    n_test = int(round(test_fraction * len(perm)))
+    n_test = round(test_fraction * len(perm))
     test, train = perm[:n_test], perm[n_test:]
     x = d.data / 16.0
     return _standardise("digits", x[train], d.target[train], x[test], d.target[test], 10)

@@ -64,7 +64,8 @@ def refine_minimum(net: MLP, data: Dataset, w, gtol=1e-6, maxiter=2000):
         ``grad_norm`` (``|grad C(w*)|_2`` reached), ``grad_norm_start``, ``loss``,
         ``loss_start``, ``iterations``, ``converged``, ``message``.
     """
-    from scipy.optimize import minimize  # imported here: scipy.optimize takes ~1 s to import
+    # imported here: scipy.optimize takes about a second to import
+    from scipy.optimize import minimize
 
     x, y = data.x, data.y
     w0 = np.array(w, dtype=float)
@@ -134,7 +135,7 @@ class Extraction:
         return path
 
     @classmethod
-    def load(cls, path) -> "Extraction":
+    def load(cls, path) -> Extraction:
         """Read what :meth:`save` wrote (``FormatError`` on another format or version)."""
         path = Path(path)
         if path.suffix != ".npz":

@@ -18,6 +18,8 @@ pass, exact to rounding and about twice the cost of a gradient.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from scipy.special import erf
 
@@ -93,7 +95,7 @@ class MLP:
         self.weight_decay = float(weight_decay)
         self._phi = _ACTIVATIONS[activation]
         layout, offset = [], 0
-        for d_in, d_out in zip(sizes[:-1], sizes[1:]):
+        for d_in, d_out in pairwise(sizes):
             layout.append((offset, offset + d_in * d_out, offset + d_in * d_out + d_out, d_in, d_out))
             offset += d_in * d_out + d_out
         self._layout = tuple(layout)
