@@ -46,7 +46,7 @@ def make(out_dir, scale=1.0):
         fp = sd.FokkerPlanck(loss, temperature=float(temp), grid=grid)
         sigma2 = max(temp / 7.0, (2 * grid.spacing[0]) ** 2)
         rho0 = grid.gaussian([right], [[sigma2]])
-        res = fp.evolve(rho0, t_end=t_end, dt=t_end / scaled(400, scale, 40), record=1)
+        res = fp.evolve(rho0, t_end=t_end, dt=t_end / scaled(400, scale, 40))
         x = grid.axes[0]
         occ.append(float(res.rho[-1][x < barrier].sum() * grid.cell_volume))
     occ = np.array(occ)
