@@ -21,6 +21,17 @@ def _run(args):
         print(f"{label:45s} final mean ({mean})  loss {lens['final_loss_mean']:.5g}  diverged {lens['diverged']}")
 
 
+def _gallery(args):
+    from sdesim import gallery
+    if args.list:
+        for name, module in gallery.FIGURES.items():
+            print(f"{name:20s} {module.TITLE}")
+        return
+    done = gallery.generate(args.out, names=args.only, scale=args.scale)
+    for name, (path, seconds, caption) in done.items():
+        print(f"{name:20s} {seconds:6.1f} s  {path}\n    {caption}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sdesim", description="Stochastic dynamics of SGD on loss landscapes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +51,14 @@ def main(argv=None):
     run.add_argument("experiment", help="path to the .toml file")
     run.add_argument("--out", default=None, help="output folder (default: [output] folder of the file)")
     run.set_defaults(func=_run)
+
+    gal = sub.add_parser("gallery", help="regenerate the gallery's textbook figures (PNG + caption each)")
+    gal.add_argument("--out", default="docs/gallery", help="output folder (default: docs/gallery)")
+    gal.add_argument("--scale", type=float, default=1.0,
+                     help="shrink particles, steps and grids by this factor (< 1 for quick checks)")
+    gal.add_argument("--only", nargs="+", metavar="NAME", default=None, help="make only these figures")
+    gal.add_argument("--list", action="store_true", help="list the figures and exit")
+    gal.set_defaults(func=_gallery)
 
     args = parser.parse_args(argv)
     try:
