@@ -60,14 +60,14 @@ def test_gd_vs_modified_flow_quadratic():
     errors = {p: [] for p in range(4)}
     for lr in lrs:
         gd = sd.simulate(qm, sd.GD(lr=lr), w0=[1.0, 1.0], t_end=1.0, record_every=10**6, backend="numpy")
-        for p in errors:
+        for p, errs in errors.items():
             flow = sd.simulate(qm, sd.ModifiedFlow(lr=lr, order=p), w0=[1.0, 1.0], t_end=1.0)
-            errors[p].append(np.linalg.norm(flow.w[-1, 0] - gd.w[-1, 0]))
+            errs.append(np.linalg.norm(flow.w[-1, 0] - gd.w[-1, 0]))
         gf = sd.simulate(qm, sd.GradientFlow(), w0=[1.0, 1.0], t_end=1.0)
         np.testing.assert_allclose(gf.w[-1], sd.simulate(qm, sd.ModifiedFlow(lr=lr, order=0), w0=[1.0, 1.0],
                                                           t_end=1.0).w[-1], rtol=1e-9)
-    for p in errors:
-        assert abs(slope(lrs, errors[p]) - (p + 1)) < TOL, (p, errors[p])
+    for p, errs in errors.items():
+        assert abs(slope(lrs, errs) - (p + 1)) < TOL, (p, errs)
 
 
 # --- one epoch of SGD over fixed batches vs Smith et al.'s modified flow --------------------------
