@@ -224,21 +224,27 @@ def test_train_gd_matches_hand_loop_and_records():
     w = net.init(1)
     D = np.linalg.qr(np.random.default_rng(0).standard_normal((net.n_params, 2)))[0]
     res = train(net, (train_set, test_set), sd.GD(lr=0.3), steps=25, record_every=10,
-                hessian_every=20, hessian_k=2, directions=D, w0=w)
+                hessian_every=20, hessian_k=2, w0=w)
     manual = [w]
     for _ in range(25):
         manual.append(manual[-1] - 0.3 * net.grad(manual[-1], train_set.x, train_set.y))
     out = res.reduced["net"]
     np.testing.assert_array_equal(out["step"], [0, 10, 20, 25])
+    np.testing.assert_array_equal(out["stats_step"], [0, 10, 20, 25])
     np.testing.assert_allclose(res.t, [0.0, 3.0, 6.0, 7.5])
     assert res.w.shape == (4, 1, net.n_params) and res.loss.shape == (4, 1)
     np.testing.assert_allclose(res.w[:, 0], np.array(manual)[[0, 10, 20, 25]], atol=1e-13)
     np.testing.assert_allclose(res.loss[:, 0], [net.loss(manual[k], train_set.x, train_set.y) for k in (0, 10, 20, 25)])
-    np.testing.assert_allclose(out["projections"], (res.w[:, 0] - w) @ D, atol=1e-13)
     G = net.per_sample_grads(manual[25], train_set.x, train_set.y)
     assert out["noise_trace"][-1] == pytest.approx(np.trace(np.cov(G.T, bias=True)), rel=1e-10)
     assert np.all(np.isinf(out["grad_snr"]))  # GD has no gradient noise
     assert out["test_accuracy"][-1] == net.accuracy(manual[25], test_set.x, test_set.y)
+    # coordinates on given directions instead of weights; statistics on their own schedule
+    coords = train(net, train_set, sd.GD(lr=0.3), steps=25, record_every=5, stats_every=20, directions=D,
+                   w0=w, w_ref=manual[10])
+    assert coords.w.shape == (6, 1, 2) and coords.metadata["state"].startswith("coordinates")
+    np.testing.assert_allclose(coords.w[:, 0], (np.array(manual)[::5] - manual[10]) @ D, atol=1e-13)
+    np.testing.assert_array_equal(coords.reduced["net"]["stats_step"], [0, 20, 25])
     np.testing.assert_array_equal(out["hessian_step"], [0, 20, 25])
     H = np.column_stack([net.hvp(manual[25], train_set.x, train_set.y, e) for e in np.eye(net.n_params)])
     np.testing.assert_allclose(out["hessian_eigenvalues"][-1], np.linalg.eigvalsh(H)[::-1][:2], rtol=1e-6)

@@ -46,8 +46,15 @@ class _Batches:
         return self._queue[self._pos - 1]
 
 
-def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0, hessian_k=1,
-          directions=None, w_ref=None, seed=0, init_seed=0) -> Result:
+def _schedule(every, steps):
+    """Steps ``0, every, 2 every, ...`` and ``steps`` (empty for ``every <= 0``)."""
+    if every <= 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.append(np.arange(0, steps + 1, every), steps)).astype(np.int64)
+
+
+def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=None, hessian_every=0,
+          hessian_k=1, directions=None, w_ref=None, seed=0, init_seed=0) -> Result:
     r"""Run ``dyn`` (:class:`~sdesim.GD` or :class:`~sdesim.SGD`) on ``net`` for ``steps`` steps.
 
     Parameters
@@ -64,18 +71,24 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     w0 : array_like, shape (P,), optional
         Start; default ``net.init(init_seed)``.
     record_every : int
-        Record steps ``0, k, 2k, ...`` and the final step.
+        Record the state and the full training loss at steps ``0, k, 2k, ...``
+        and the final step (one forward pass over the training set each).
+    stats_every : int, optional
+        Gradient statistics and accuracies at multiples of this (and the final
+        step); default ``record_every``, ``0``: never. Each costs a full-batch
+        gradient and a per-sample backward pass.
     hessian_every : int
-        Top-``hessian_k`` Hessian eigenvalues (Lanczos on full-batch HVPs) every
-        this many steps and at the end; ``0``: never. Costs about 50 full-batch
-        HVPs per record.
+        Top-``hessian_k`` Hessian eigenvalues (Lanczos on full-batch HVPs) at
+        multiples of this and the final step; ``0``: never. About 50 full-batch
+        HVPs each.
     hessian_k : int
         Number of eigenvalues recorded.
     directions : array_like, shape (P, m), optional
-        Columns onto which ``w - w_ref`` is projected at each record (e.g.
-        ``Extraction.basis``).
+        Record coordinates ``u = (w - w_ref) V`` (``V = directions``, e.g.
+        ``Extraction.basis``) instead of the weights: the state of the extracted
+        ``m``-dimensional model, so the result lines up with a simulation of it.
     w_ref : array_like, shape (P,), optional
-        Reference point of the projections; default ``w0``.
+        Origin of the coordinates (e.g. ``Extraction.w_star``); default ``w0``.
     seed : int
         Seed of the minibatch draws.
     init_seed : int
@@ -84,16 +97,17 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     Returns
     -------
     Result
-        ``t (T,)`` = recorded ``k * lr``; ``w (T, 1, P)`` weights; ``loss (T, 1)``
-        full training loss; ``diverged_at (1,)``; ``reduced["net"]``:
-        ``step (T,)``, ``grad_norm (T,)`` (``|grad C|``), ``noise_trace (T,)``
-        (``tr Sigma_1``), ``grad_snr (T,)`` (``|grad C|^2 / E|g_B - grad C|^2
-        = |grad C|^2 B / (c tr Sigma_1)``, ``c = 1`` with replacement,
-        ``(n - B)/(n - 1)`` without, as in :mod:`sdesim.analysis.snr`; ``inf`` for
-        GD), ``train_accuracy (T,)``, ``test_accuracy (T,)`` (NaN without a
-        test set), ``projections (T, m)`` when ``directions`` is given, and
-        ``hessian_step (S,)``, ``hessian_t (S,)``, ``hessian_eigenvalues (S, hessian_k)``
-        when ``hessian_every > 0``.
+        ``t (T,)`` = recorded ``k * lr``; ``w (T, 1, P)`` the weights, or
+        ``(T, 1, m)`` the coordinates when ``directions`` is given; ``loss (T, 1)``
+        the full training loss; ``diverged_at (1,)`` (first step with non-finite
+        weights; later records NaN). ``reduced["net"]``: ``step (T,)``;
+        ``stats_step (S,)`` with ``grad_norm`` (``|grad C|``), ``noise_trace``
+        (``tr Sigma_1``), ``grad_snr`` (``|grad C|^2 / E|g_B - grad C|^2 =
+        |grad C|^2 B / (c tr Sigma_1)``, ``c = 1`` with replacement,
+        ``(n - B)/(n - 1)`` without, as in :mod:`sdesim.analysis.snr`; ``inf``
+        for GD), ``train_accuracy``, ``test_accuracy`` (NaN without a test set),
+        all ``(S,)``; ``hessian_step (H,)``, ``hessian_t (H,)``,
+        ``hessian_eigenvalues (H, hessian_k)`` when ``hessian_every > 0``.
     """
     train_set, test_set = (data, None) if isinstance(data, Dataset) else data
     if train_set.n_features != net.sizes[0] or train_set.n_classes != net.sizes[-1]:
@@ -104,6 +118,7 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     if isinstance(dyn, SGD) and (dyn.noise_covariance is not None or dyn.noise_factor is not None):
         raise ValueError("SGD.noise_covariance/noise_factor are for synthetic losses; a net's noise comes from its data")
     steps, record_every = int(steps), int(record_every)
+    stats_every = record_every if stats_every is None else int(stats_every)
     if steps < 0 or record_every < 1:
         raise ValueError(f"need steps >= 0 and record_every >= 1, got {steps}, {record_every}")
     x, y = train_set.x, train_set.y
@@ -121,34 +136,23 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
     if nudge_k and hessian_every <= 0:
         raise ValueError("nudged SGD needs hessian_every > 0 to refresh its Hessian directions")
     batches = _Batches(dyn.sampling, n, dyn.batch_size, np.random.default_rng(seed)) if is_sgd else None
-    velocity = np.zeros_like(w)
-    nudge_V = None
-
     if is_sgd:
         B = dyn.batch_size
         noise_per_trace = (1.0 if dyn.sampling == "replacement" else (n - B) / max(n - 1, 1)) / B
     else:
         noise_per_trace = 0.0
-    rec = {key: [] for key in ("step", "w", "loss", "grad_norm", "noise_trace", "grad_snr", "train_accuracy",
-                               "test_accuracy", "projections")}
-    hes = {"hessian_step": [], "hessian_eigenvalues": []}
-    diverged_at = -1
 
-    def record(k):
-        loss, g = net.loss_and_grad(w, x, y)
-        trace = net.sample_jacobian(w, x, y).covariance_trace()
-        g2 = float(g @ g)
-        rec["step"].append(k)
-        rec["w"].append(w.copy())
-        rec["loss"].append(loss)
-        rec["grad_norm"].append(np.sqrt(g2))
-        rec["noise_trace"].append(trace)
-        noise = noise_per_trace * trace
-        rec["grad_snr"].append(g2 / noise if noise > 0 else np.inf)
-        rec["train_accuracy"].append(net.accuracy(w, x, y))
-        rec["test_accuracy"].append(np.nan if test_set is None else net.accuracy(w, test_set.x, test_set.y))
-        if D is not None:
-            rec["projections"].append((w - w_ref) @ D)
+    record_steps = _schedule(record_every, steps)
+    stats_steps = _schedule(stats_every, steps)
+    hessian_steps = _schedule(hessian_every, steps)
+    dim = net.n_params if D is None else D.shape[1]
+    states = np.full((len(record_steps), dim), np.nan)
+    losses = np.full(len(record_steps), np.nan)
+    stats = {key: np.full(len(stats_steps), np.nan)
+             for key in ("grad_norm", "noise_trace", "grad_snr", "train_accuracy", "test_accuracy")}
+    eigenvalues = np.full((len(hessian_steps), hessian_k), np.nan)
+    velocity = np.zeros_like(w)
+    nudge_V = None
 
     @np.errstate(over="ignore", invalid="ignore")  # divergence is reported, not warned about
     def step(w, k):
@@ -167,18 +171,37 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
             return w + velocity
         return w - lr_k * g
 
-    def record_hessian(k):
-        kk = max(hessian_k, nudge_k)
-        vals, vecs = lanczos(lambda v: net.hvp(w, x, y, v), net.n_params, kk, tol=1e-6, seed=k)
-        hes["hessian_step"].append(k)
-        hes["hessian_eigenvalues"].append(vals[:hessian_k])
+    def record_stats(i):
+        g = net.grad(w, x, y)
+        trace = net.sample_jacobian(w, x, y).covariance_trace()
+        g2 = float(g @ g)
+        noise = noise_per_trace * trace
+        stats["grad_norm"][i] = np.sqrt(g2)
+        stats["noise_trace"][i] = trace
+        stats["grad_snr"][i] = g2 / noise if noise > 0 else np.inf
+        stats["train_accuracy"][i] = net.accuracy(w, x, y)
+        if test_set is not None:
+            stats["test_accuracy"][i] = net.accuracy(w, test_set.x, test_set.y)
+
+    def record_hessian(i, k):
+        vals, vecs = lanczos(lambda v: net.hvp(w, x, y, v), net.n_params, max(hessian_k, nudge_k),
+                             tol=1e-6, seed=k)
+        eigenvalues[i] = vals[:hessian_k]
         return vecs[:, :nudge_k]
 
+    diverged_at = -1
+    i_rec = i_stats = i_hes = 0
     for k in range(steps + 1):
-        if k % record_every == 0 or k == steps:
-            record(k)
-        if hessian_every > 0 and (k % hessian_every == 0 or k == steps):
-            nudge_V = record_hessian(k)
+        if i_rec < len(record_steps) and record_steps[i_rec] == k:
+            states[i_rec] = w if D is None else (w - w_ref) @ D
+            losses[i_rec] = net.loss(w, x, y)
+            i_rec += 1
+        if i_stats < len(stats_steps) and stats_steps[i_stats] == k:
+            record_stats(i_stats)
+            i_stats += 1
+        if i_hes < len(hessian_steps) and hessian_steps[i_hes] == k:
+            nudge_V = record_hessian(i_hes, k)
+            i_hes += 1
         if k == steps:
             break
         w = step(w, k)
@@ -186,43 +209,21 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, hessian_every=0
             diverged_at = k + 1
             break
 
-    T = len(rec["step"])
-    steps_rec = np.array(rec["step"], dtype=np.int64)
-    if diverged_at >= 0:  # remaining records are NaN, as in the simulator's Result
-        tail = np.arange((steps_rec[-1] // record_every + 1) * record_every, steps, record_every)
-        steps_rec = np.concatenate([steps_rec, tail, [steps]]).astype(np.int64)
-    T_all = len(steps_rec)
-
-    def padded(key, shape=()):
-        out = np.full((T_all, *shape), np.nan)
-        if T:
-            out[:T] = np.asarray(rec[key], dtype=float).reshape(T, *shape)
-        return out
-
-    reduced = {
-        "step": steps_rec,
-        "grad_norm": padded("grad_norm"),
-        "noise_trace": padded("noise_trace"),
-        "grad_snr": padded("grad_snr"),
-        "train_accuracy": padded("train_accuracy"),
-        "test_accuracy": padded("test_accuracy"),
-    }
-    if D is not None:
-        reduced["projections"] = padded("projections", (D.shape[1],))
+    reduced = {"step": record_steps, "stats_step": stats_steps, **stats}
     if hessian_every > 0:
-        hs = np.array(hes["hessian_step"], dtype=np.int64)
-        reduced.update(hessian_step=hs, hessian_t=hs * dyn.lr,
-                       hessian_eigenvalues=np.array(hes["hessian_eigenvalues"]).reshape(len(hs), hessian_k))
+        reduced.update(hessian_step=hessian_steps, hessian_t=hessian_steps * dyn.lr,
+                       hessian_eigenvalues=eigenvalues)
     metadata = {
         "source": "sdesim.nets.train",
         "label": f"{dyn.label} on {net.sizes}",
+        "state": "weights" if D is None else "coordinates (w - w_ref) @ directions",
         "net": {"sizes": list(net.sizes), "activation": net.activation, "loss": net.loss_name,
                 "weight_decay": net.weight_decay, "n_params": net.n_params},
         "data": {"train": train_set.name, "n": n, "test": None if test_set is None else test_set.name},
         "dynamic": dyn.describe(),
-        "steps": steps, "record_every": record_every, "hessian_every": int(hessian_every),
-        "hessian_k": int(hessian_k), "seed": int(seed), "init_seed": int(init_seed) if w0 is None else None,
+        "steps": steps, "record_every": record_every, "stats_every": stats_every,
+        "hessian_every": int(hessian_every), "hessian_k": int(hessian_k),
+        "seed": int(seed), "init_seed": int(init_seed) if w0 is None else None,
     }
-    return Result(t=steps_rec * dyn.lr, w=padded("w", (net.n_params,))[:, None, :],
-                  loss=padded("loss")[:, None], metadata=metadata,
+    return Result(t=record_steps * dyn.lr, w=states[:, None, :], loss=losses[:, None], metadata=metadata,
                   diverged_at=np.array([diverged_at]), reduced={"net": reduced})
