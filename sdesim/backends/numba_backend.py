@@ -169,8 +169,9 @@ def _advance_quadratic(problem, state, k0, k1, record, R):
     kappa = None if mu or nudged else _eigenbasis_diagonal(model, K, kappa)
     if kappa is not None:
         U = np.ascontiguousarray(model.hessian_eigenvectors)
-        E = state.W - w_star
-        E = np.ascontiguousarray(E @ U)
+        E = _carried(state, "eigenbasis")
+        if E is None:
+            E = np.ascontiguousarray((state.W - w_star) @ U)
         VE = np.zeros_like(E)
         RE = np.empty_like(R)
         thr = max(0.0, (problem.bound - float(np.abs(w_star).max(initial=0.0))) / np.sqrt(dim))
@@ -179,12 +180,32 @@ def _advance_quadratic(problem, state, k0, k1, record, R):
                                   float(problem.bound), thr, SPECTRAL_CHUNK)
         R[:] = RE @ U.T + w_star
         state.W[:] = E @ U.T + w_star
+        _carry(state, "eigenbasis", E)
         return
-    D = np.ascontiguousarray(state.W - w_star)
+    D = _carried(state, "deviation")
+    if D is None:
+        D = np.ascontiguousarray(state.W - w_star)
     numba_linear.run(D, state.V, k0, k1, a, b, np.ascontiguousarray(K.T), np.ascontiguousarray(L.T),
                      w_star, mu, look, weak2,
                      np.uint64(problem.seed), record, R, state.diverged_at, float(problem.bound), CHUNK)
     state.W[:] = D + w_star
+    _carry(state, "deviation", D)
+
+
+def _carried(state, key):
+    """The kernel's own coordinates left by the previous segment, while ``state.W`` is what they gave.
+
+    Converting to ``w - w*`` (and the eigenbasis) and back rounds; carrying the kernel's
+    coordinates across segments keeps segmented runs bit-identical to a single segment.
+    """
+    saved = state.extra.get(key)
+    if saved is not None and np.array_equal(saved[0], state.W, equal_nan=True):
+        return saved[1]
+    return None
+
+
+def _carry(state, key, X):
+    state.extra[key] = (state.W.copy(), X)
 
 
 def _eigenbasis_diagonal(model, K, kappa=None):
