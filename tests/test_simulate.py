@@ -189,18 +189,16 @@ def test_seeds(fs, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case", ["sym-sgd-momentum", "sym-sde-weak2", "fs-shuffle", "fs-fixed",
-                                  "fs-replacement", "qm-sgd-nesterov", "qm-exact-ou"])
+                                  "fs-replacement", "qm-sgd", "qm-sgd-nesterov", "qm-exact-ou"])
 def test_segments_do_not_change_numbers(losses, backend, case):
     """Segments of 7 steps (crossing epochs of 4 steps) give bit-identical results."""
-    if backend == "numba" and case.startswith("qm"):
-        pytest.xfail("numba quadratic kernel: state converted to w - w* (and eigenbasis) per segment, "
-                     "so segments change the last bit")
     kind, dyn, kw = {
         "sym-sgd-momentum": ("symbolic", sd.SGD(lr=0.05, batch_size=2, momentum=0.9), {}),
         "sym-sde-weak2": ("symbolic", sd.SGDDiffusion(lr=0.05, batch_size=2), {"integrator": "weak2"}),
         "fs-shuffle": ("finite_sum", sd.SGD(lr=0.05, batch_size=3, sampling="shuffle"), {}),
         "fs-fixed": ("finite_sum", sd.SGD(lr=0.05, batch_size=3, sampling="fixed"), {}),
         "fs-replacement": ("finite_sum", sd.SGD(lr=0.05, batch_size=3, momentum=0.5), {}),
+        "qm-sgd": ("quadratic", sd.SGD(lr=0.05, batch_size=2), {}),
         "qm-sgd-nesterov": ("quadratic", sd.SGD(lr=0.05, batch_size=2, momentum=0.9, nesterov=True), {}),
         "qm-exact-ou": ("quadratic", sd.SGDDiffusion(lr=0.5, batch_size=2, noise="anisotropic"),
                         {"integrator": "exact_ou"}),
