@@ -50,6 +50,7 @@ def make(out_dir, scale=1.0):
     ax.legend(loc="lower right", fontsize=7)
     from matplotlib.ticker import NullFormatter
     ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(lrs, [f"{v:.3g}" for v in lrs])
     caption = (f"double_well_2d from {w0}, t = {t_end:g}, lr = {lrs[-1]:.3g}..{lrs[0]:g}: fitted slopes "
                + ", ".join(f"{f.slope:.2f} +- {f.slope_se:.2f}" for f in fits)
                + f" for flows of order {', '.join(map(str, orders))} (theory {', '.join(str(p + 1) for p in orders)}).")

@@ -65,10 +65,11 @@ def make(out_dir, scale=1.0):
     for kind, col in (("isotropic", "#0072B2"), ("Hessian", "#D55E00")):
         rho = solve(T0, kind).steady_state()
         mass[kind] = float(rho[x > barrier].sum() * grid.cell_volume)
-        a2.plot(x, rho, color=col, label=f"{kind} noise: {mass[kind]:.0%} in the flat minimum")
+        a2.plot(x, rho, color=col, label=f"{kind}: {mass[kind]:.0%} flat")
     a2.set(yticks=[], ylim=(0, None))
     a2.spines["right"].set_visible(False)
-    a2.legend(loc="upper center", fontsize=6.5, bbox_to_anchor=(0.42, 0.88))
+    a2.legend(loc="upper center", fontsize=7, bbox_to_anchor=(0.5, 0.86), title="steady-state mass",
+              title_fontsize=7)
 
     for (kind, d), v in tau.items():
         col = "#0072B2" if kind == "isotropic" else "#D55E00"
