@@ -26,6 +26,7 @@ _MODULES = (
     "sharp_flat",
     "snr",
     "fp_evolution",
+    "sgd_modified_flow",
 )
 
 
