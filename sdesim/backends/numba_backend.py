@@ -109,9 +109,12 @@ def _advance_symbolic(problem, state, k0, k1, record, R):
     nudge = getattr(dyn, "nudge_k", 0)
     module = _symbolic_module(loss, noise, G.shape[1], scheme, bool(mu), bool(nudge),
                               bool(getattr(dyn, "modified", False)))
-    t = np.arange(k0, k1) * problem.dt
+    # parameters and learning rates at t_k for k0 <= k <= k1: the predictor-corrector schemes
+    # evaluate their second drift at t_{k+1}, as the NumPy integrators do
+    t = np.arange(k0, k1 + 1) * problem.dt
     P = np.array([[loss.parameter_values(ti)[j] for j in range(len(loss.time_parameters))] for ti in t]) \
-        if loss.time_parameters else np.zeros((k1 - k0, 0))
+        if loss.time_parameters else np.zeros((k1 - k0 + 1, 0))
+    lr = np.asarray(dyn.lr_at(t), dtype=float) * np.ones(k1 - k0 + 1)
     Wt = np.ascontiguousarray(state.W.T)
     Vt = np.ascontiguousarray(state.V.T)
     module.run(Wt, Vt, k0, k1, a, b, lr, P, np.ascontiguousarray(G), mu, look, int(nudge),

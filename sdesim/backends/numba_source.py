@@ -104,6 +104,9 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum, nudge):
     src += _lines(4, "ri += 1")
     src += _lines(3, "ak = a[k - k0]", "bk = b[k - k0]", "lrk = lrs[k - k0]")
     src += _lines(3, *[f"_p{j} = P[k - k0, {j}]" for j in range(n_params)])
+    if scheme in ("heun", "weak2"):
+        # the corrector's drift at t_{k+1}: P and lrs carry one more row than steps
+        src += _lines(3, "lrk2 = lrs[k - k0 + 1]", *[f"_q{j} = P[k - k0 + 1, {j}]" for j in range(n_params)])
     src += _lines(3, "bad = 0", "for i in range(n):")
     body = ["if dv[i] >= 0:", "    bad += 1", "    continue"] if eig else []
     body += [f"_x{i} = _w{i}[i]" for i in d]
@@ -139,7 +142,8 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum, nudge):
                  "    _c = (" + " + ".join(f"_U[{i}, _j] * _d{i}" for i in d) + ") * (1.0 - nudge_f)"]
         body += [f"    _d{i} -= _c * _U[{i}, _j]" for i in d]
     if scheme in ("heun", "weak2"):
-        body += [f"_f2 = drift({', '.join(f'_x{i} + _d{i}' for i in d)}, {par}lrk)"]
+        par2 = "".join(f"_q{j}, " for j in range(n_params))
+        body += [f"_f2 = drift({', '.join(f'_x{i} + _d{i}' for i in d)}, {par2}lrk2)"]
         body += [f"_d{i} = ak * 0.5 * (_f{i} + _f2[{i}]) + bk * _n{i}" for i in d]
     if momentum:
         body += [f"_v{i} = mu * _v{i} + _d{i}" for i in d]
