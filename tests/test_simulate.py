@@ -297,6 +297,22 @@ def test_backends_agree_plain_loss_noise(sym, dyn):
     np.testing.assert_allclose(b.w, a.w, rtol=0, atol=AGREE)
 
 
+@pytest.mark.parametrize("dyn,integrator", [
+    (sd.SGD(lr=0.05, batch_size=2, momentum=0.5), None),
+    (sd.SGDDiffusion(lr=0.05, batch_size=2), None),
+    (sd.SGDDiffusion(lr=0.05, batch_size=2), "heun"),
+    (sd.SGDDiffusion(lr=0.05, batch_size=2), "weak2"),
+    (sd.SGDDiffusion(lr=0.05, batch_size=2, modified=True, schedule=SCHED.Cyclic(period=0.3)), "heun")],
+    ids=["sgd-momentum", "sde-euler", "sde-heun", "sde-weak2", "sde-modified-cyclic-heun"])
+def test_backends_agree_time_dependent_loss(dyn, integrator):
+    """A tilt c(t) = sin(4t)/2: predictor-corrector schemes take the corrector's drift (parameters
+    and learning rate) at t + dt on both backends."""
+    tilt = sd.Loss("(x**2 - 1)**2 + c*x", c=lambda t: 0.5 * np.sin(4 * t))
+    a = run(tilt, dyn, "numpy", w0=(0.3,), integrator=integrator)
+    b = run(tilt, dyn, "numba", w0=(0.3,), integrator=integrator)
+    np.testing.assert_allclose(b.w, a.w, rtol=0, atol=AGREE)
+
+
 def test_backends_agree_quadratic_nudged(qm):
     dyn = sd.SGD(lr=0.05, batch_size=3, nudge_k=1, nudge_factor=0.3)
     np.testing.assert_allclose(run(qm, dyn, "numba").w, run(qm, dyn, "numpy").w, rtol=0, atol=AGREE)
