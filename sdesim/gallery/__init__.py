@@ -30,18 +30,7 @@ _MODULES = (
 )
 
 
-def _available():
-    out = {}
-    for name in _MODULES:
-        try:
-            out[name] = import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # a figure not written yet
-            if exc.name != f"{__name__}.{name}":
-                raise
-    return out
-
-
-FIGURES = _available()
+FIGURES = {name: import_module(f"{__name__}.{name}") for name in _MODULES}
 """Registry: figure name -> module (with ``make(out_dir, scale)``)."""
 
 
