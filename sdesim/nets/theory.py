@@ -258,7 +258,7 @@ def real_sgd_near_minimum(net: MLP, data: Dataset, ext: Extraction, lr, batch_si
     w = w_star.copy()
     u = np.full((steps + 1, V.shape[1]), np.nan)
     u[0] = 0.0
-    wanted, snaps, diverged_at = set(int(s) for s in snapshots), {}, -1
+    wanted, snaps, diverged_at = {int(s) for s in snapshots}, {}, -1
     with np.errstate(over="ignore", invalid="ignore"):
         for k in range(steps):
             idx = rng.integers(0, len(y), batch_size)
@@ -508,18 +508,18 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
 
 def format_report(report: NetTheoryReport) -> str:
     """The terminal table: per direction, predictions and measured/predicted ratios (+- 1 s.e.)."""
-    lines = [f"{report.model}: real SGD (lr = {report.lr:.4g}, B = {report.batch_size}, "
+    lines = [(f"{report.model}: real SGD (lr = {report.lr:.4g}, B = {report.batch_size}, "
              f"lr*h_1 = {report.settings['lr_h1']:.3g}, {report.settings['steps']} steps) and SGD simulated on the "
              f"extracted model ({report.settings['n_particles']} particles) against the stationary variances of "
-             "discrete SGD (discrete Lyapunov) and of the SDE (continuous Lyapunov)",
-             f"{'j':>3} {'h_j':>8} {'lr*h':>6} {'discrete':>10} {'SDE':>10} {'2/(2-lr h)':>10} "
-             f"{'real/disc':>14} {'real/SDE':>14} {'sim/disc':>14} {'sim/SDE':>14}"]
+             "discrete SGD (discrete Lyapunov) and of the SDE (continuous Lyapunov)"),
+             (f"{'j':>3} {'h_j':>8} {'lr*h':>6} {'discrete':>10} {'SDE':>10} {'2/(2-lr h)':>10} "
+             f"{'real/disc':>14} {'real/SDE':>14} {'sim/disc':>14} {'sim/SDE':>14}")]
     for r in report.rows:
         q = r.ratios()
-        cell = lambda key: f"{q[key]:.3f}+-{q[key + '_se']:.3f}"  # noqa: E731
+        cells = " ".join(f"{q[key]:.3f}+-{q[key + '_se']:.3f}".rjust(14) for key in (
+            "real_over_discrete", "real_over_sde", "simulated_over_discrete", "simulated_over_sde"))
         lines.append(f"{r.j:>3} {r.h:8.4g} {r.lr_h:6.3f} {r.discrete:10.3e} {r.sde:10.3e} {r.sde_factor:10.3f} "
-                     f"{cell('real_over_discrete'):>14} {cell('real_over_sde'):>14} "
-                     f"{cell('simulated_over_discrete'):>14} {cell('simulated_over_sde'):>14}")
+                     + cells)
     if report.quadratic is not None:
         q = report.quadratic
         lines.append(f"loss increase along real SGD: measured {q.measured:.4g}, quadratic {q.quadratic:.4g} "
