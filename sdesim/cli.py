@@ -32,6 +32,50 @@ def _gallery(args):
         print(f"{name:20s} {seconds:6.1f} s  {path}\n    {caption}", flush=True)
 
 
+def _net_vs_theory(args):
+    from sdesim.nets import theory
+    quick = ({"steps": 2000, "n_particles": 200, "sim_steps": 500, "gd_steps": 200, "gd_hessian_every": 50}
+             if args.quick else {})
+    if args.steps is not None:
+        quick["steps"] = args.steps
+    report = theory.net_vs_theory(args.model, lr=args.lr, lr_h1=args.lr_h1, batch_size=args.batch_size,
+                                  directions=args.directions, seed=args.seed, out=args.out, **quick)
+    print(theory.format_report(report))
+
+
+def _extract(args):
+    import shlex
+    from pathlib import Path
+
+    from sdesim import SGD
+    from sdesim.nets import MLP, extract, load, train, zoo
+    if args.recipe:
+        ext = zoo.build(args.recipe, args.out or "models")
+        path = Path(args.out or "models") / args.recipe
+    else:
+        if not (args.data and args.sizes and args.out):
+            raise ValueError("give --recipe NAME, or --data, --sizes and --out for a custom MLP")
+        sizes = [int(s) for s in args.sizes.split(",")]
+        train_set, test_set = load(args.data)
+        net = MLP(sizes, args.activation, args.loss, args.weight_decay)
+        res = train(net, train_set, SGD(lr=args.sgd_lr, batch_size=args.sgd_batch_size), args.steps,
+                    record_every=args.steps, stats_every=0, seed=args.seed, init_seed=args.seed)
+        recipe = {"data": {"name": args.data}, "net": {"sizes": sizes, "activation": args.activation,
+                  "loss": args.loss, "weight_decay": args.weight_decay},
+                  "sgd": {"lr": args.sgd_lr, "batch_size": args.sgd_batch_size, "steps": args.steps,
+                          "seed": args.seed, "init_seed": args.seed},
+                  "extract": {"k": args.k, "gtol": args.gtol, "maxiter": args.maxiter}}
+        ext = extract(net, train_set, res.w[-1, 0], test=test_set, **recipe["extract"],
+                      provenance={**recipe, "command": shlex.join(["sdesim", *sys.argv[1:]])})
+        path = Path(args.out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ext.save(path)
+    rep = ext.report
+    print(f"{path}: |grad C(w*)| = {rep['grad_norm']:.3g} ({rep['message']}), test accuracy "
+          f"{rep['test_accuracy']:.3f}, top Hessian eigenvalues {[round(v, 4) for v in rep['hessian_eigenvalues'][:5]]}, "
+          f"noise captured {rep['noise_fraction']:.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sdesim", description="Stochastic dynamics of SGD on loss landscapes.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +103,37 @@ def main(argv=None):
     gal.add_argument("--only", nargs="+", metavar="NAME", default=None, help="make only these figures")
     gal.add_argument("--list", action="store_true", help="list the figures and exit")
     gal.set_defaults(func=_gallery)
+
+    nvt = sub.add_parser("net-vs-theory", help="real SGD near a net's minimum against the discrete-Lyapunov and "
+                                               "SDE predictions of its extracted model; GD sharpness vs 2/lr")
+    nvt.add_argument("--model", default="digits_mlp", help="digits_mlp, mnist1d_mlp or a saved extraction path")
+    nvt.add_argument("--lr", type=float, default=None, help="learning rate (default: --lr-h1 / h_1)")
+    nvt.add_argument("--lr-h1", type=float, default=0.25, help="lr * h_1 when --lr is not given (default 0.25)")
+    nvt.add_argument("--batch-size", type=int, default=128)
+    nvt.add_argument("--steps", type=int, default=None, help="real SGD steps (default 20000; 2000 with --quick)")
+    nvt.add_argument("--directions", type=int, default=5, help="top Hessian directions in the table")
+    nvt.add_argument("--seed", type=int, default=0)
+    nvt.add_argument("--out", default="out/net_vs_theory", help="folder for the JSON and the figure")
+    nvt.add_argument("--quick", action="store_true", help="short runs (seconds) for a smoke test")
+    nvt.set_defaults(func=_net_vs_theory)
+
+    ex = sub.add_parser("extract", help="train an MLP and extract its quadratic model (a shipped recipe "
+                                        "or a custom net)")
+    ex.add_argument("--recipe", default=None, help="regenerate a shipped model: digits_mlp or mnist1d_mlp")
+    ex.add_argument("--out", default=None, help="folder (--recipe; default models) or file stem (custom)")
+    ex.add_argument("--data", default=None, help="digits or mnist1d (custom net)")
+    ex.add_argument("--sizes", default=None, help="layer widths, e.g. 64,32,10 (custom net)")
+    ex.add_argument("--activation", default="tanh", choices=["tanh", "relu", "gelu"])
+    ex.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "squared"])
+    ex.add_argument("--weight-decay", type=float, default=1e-2)
+    ex.add_argument("--sgd-lr", type=float, default=0.05)
+    ex.add_argument("--sgd-batch-size", type=int, default=32)
+    ex.add_argument("--steps", type=int, default=20_000, help="SGD steps before the L-BFGS refinement")
+    ex.add_argument("--k", type=int, default=20, help="Hessian (and noise) eigenpairs kept")
+    ex.add_argument("--gtol", type=float, default=1e-6)
+    ex.add_argument("--maxiter", type=int, default=3000)
+    ex.add_argument("--seed", type=int, default=0)
+    ex.set_defaults(func=_extract)
 
     args = parser.parse_args(argv)
     try:
