@@ -136,9 +136,13 @@ def advance_flow(problem, state, k0, k1, record):
     for stop in stops:
         alive = state.diverged_at < 0
         if stop > k and alive.any():
-            W, state.extra["h"] = solver.integrate(field, state.W[alive], k * problem.dt,
-                                                   stop * problem.dt, state.extra.get("h"))
+            W, state.extra["h"], t_stop = solver.integrate(field, state.W[alive], k * problem.dt,
+                                                           stop * problem.dt, state.extra.get("h"),
+                                                           bound=problem.bound)
             state.W[alive] = W
+            # a particle stopped at t diverged at the first step k with k * dt >= t
+            stopped = np.flatnonzero(alive)[np.isfinite(t_stop)]
+            state.diverged_at[stopped] = np.ceil(t_stop[np.isfinite(t_stop)] / problem.dt - 1e-9).astype(np.int64)
             mark_divergence(problem, state, stop)
         k = stop
         if stop in record and stop < k1:
