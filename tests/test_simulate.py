@@ -379,6 +379,24 @@ def test_divergence_bound_and_stable(unstable, backend):
         sd.simulate(unstable, sd.GD(lr=0.19 / 3), w0=[1.0, 1.0], steps=200, backend=backend)
 
 
+def test_flow_divergence():
+    """Gradient flow on C = -x^4 blows up at t* = 1 / (8 x0^2): from x0 = 2 at t* = 1/32. That
+    particle is stopped and reported (at the first step after t*), the other goes on exactly."""
+    w0 = np.array([[0.1], [2.0]])
+    with pytest.warns(DivergenceWarning, match="1 of 2 particles diverged.*first at step 4"):
+        res = sd.simulate(sd.Loss("-x**4"), sd.GradientFlow(), w0=w0, n_particles=2, t_end=1.0, dt=0.01)
+    np.testing.assert_array_equal(res.diverged_at, [-1, 4])
+    exact = lambda t, x0: 1 / np.sqrt(1 / x0**2 - 8 * t)
+    np.testing.assert_allclose(res.w[:4, 1, 0], exact(res.t[:4], 2.0), rtol=1e-8)
+    assert np.isnan(res.w[4:, 1]).all()
+    np.testing.assert_allclose(res.w[:, 0, 0], exact(res.t, 0.1), rtol=1e-8)
+    # exponential growth past the bound: w = e^t > 1e8 first at t = 18.42, step 185
+    with pytest.warns(DivergenceWarning, match="first at step 185"):
+        res = sd.simulate(sd.Loss("-x**2/2"), sd.GradientFlow(), w0=np.array([[0.0], [1.0]]), n_particles=2,
+                          t_end=20.0, dt=0.1)
+    np.testing.assert_array_equal(res.diverged_at, [-1, 185])
+
+
 # --- bad input -------------------------------------------------------------------------
 def test_bad_input(sym, fs, qm):
     gd = sd.GD(lr=0.1)
