@@ -19,7 +19,7 @@ from scipy.linalg import lapack
 
 from sdesim.errors import SdesimError
 
-DIRECT_MAX_CELLS = 2_000_000
+DIRECT_MAX_CELLS = 500_000
 DIRECT_MAX_CELLS_3D = 2_000
 METHODS = ("auto", "direct", "iterative")
 
