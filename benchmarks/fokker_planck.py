@@ -82,9 +82,10 @@ def main():
             out = subprocess.run([sys.executable, __file__, "--case", case, "--noise", noise,
                                   "--solver", "auto" if solver == "split" else solver,
                                   "--method", method],
-                                 capture_output=True, text=True, timeout=args.timeout, env=env)
+                                 capture_output=True, text=True, timeout=args.timeout, env=env, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-        except (subprocess.TimeoutExpired, IndexError, json.JSONDecodeError):
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError, IndexError,
+                json.JSONDecodeError):
             print(f"{case:8} {noise:5} {solver:9} did not finish (timeout {args.timeout:.0f} s or error)",
                   flush=True)
             continue

@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 import sdesim as sd
+from sdesim.errors import ShapeError
+from sdesim.fokker_planck import BoundaryMassWarning, NonPSDError, PositivityWarning, ResolutionWarning
 
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")
-from sdesim.errors import ShapeError
-from sdesim.fokker_planck import (BoundaryMassWarning, NonPSDError, PositivityWarning,
-                                  ResolutionWarning)
 
 
 def slope(h, err):

@@ -14,5 +14,5 @@ from .grid import Grid
 from .linsolve import SolverError
 from .solver import FokkerPlanck
 
-__all__ = ["Grid", "FokkerPlanck", "DensityResult", "NonPSDError", "PositivityWarning",
-           "BoundaryMassWarning", "ResolutionWarning", "SolverError"]
+__all__ = ["BoundaryMassWarning", "DensityResult", "FokkerPlanck", "Grid", "NonPSDError",
+           "PositivityWarning", "ResolutionWarning", "SolverError"]
