@@ -179,3 +179,40 @@ def test_split_stepping(well2d):
     dts = [0.04, 0.02, 0.01]
     errs = [np.abs(aniso.evolve(rho0, 0.4, dt, method="split").rho[-1] - ref).sum() for dt in dts]
     assert abs(slope(dts, errs) - 1) < 0.3
+
+
+def test_evolve_and_mfpt_api():
+    g = sd.Grid([(-2.0, 2.0)], (200,))
+    fp = sd.FokkerPlanck(sd.Loss("(x**2 - 1)**2"), temperature=0.2, grid=g)
+    rho0 = lambda X: np.exp(-((X[..., 0] + 1) ** 2) / 0.02)
+    res = fp.evolve(rho0, 1.0, 0.1, record=[0.0, 0.3, 1.0])
+    assert np.allclose(res.t, [0.0, 0.3, 1.0]) and res.rho.shape == (3, 200)
+    assert res.metadata["steps"] == 10 and res.metadata["method"] == "backward-euler"
+    assert len(fp.evolve(rho0, 1.0, 0.1, record=3).t) == 5          # steps 0, 3, 6, 9, 10
+    assert np.allclose(fp.evolve(rho0, 1.0, 0.3).t, [0.0, 1.0])      # dt shrunk to 0.25
+    with pytest.raises(ValueError):
+        fp.evolve(rho0, 1.0, 0.1, record=[0.05])
+    with pytest.raises(ValueError):
+        fp.evolve(rho0, 1.0, 0.1, method="rk4")
+    with pytest.raises(ValueError):
+        fp.mean_first_passage_time(np.zeros(200, dtype=bool))
+    with pytest.raises(ShapeError):
+        fp.mean_first_passage_time(np.zeros(100, dtype=bool))
+    tau = fp.mean_first_passage_time(g.axes[0] > 1.0)
+    assert tau[g.axes[0] > 1.0].max() == 0 and np.all(np.diff(tau[g.axes[0] < 0]) <= 0)
+
+
+def test_noise_schedule_factorises_once_per_value():
+    """A step schedule changes D once: results equal two evolutions glued at the step
+    (in 1D the split stepper has one direction and equals backward Euler)."""
+    g = sd.Grid([(-1.5, 1.5)], (300,))
+    loss = sd.Loss("x**2")
+    rho0 = g.gaussian([0.5], [[0.01]])
+    fp = sd.FokkerPlanck(loss, temperature=0.1, grid=g, noise_schedule=lambda t: 1.0 if t <= 0.5 else 0.5)
+    glued = sd.FokkerPlanck(loss, temperature=0.05, grid=g).evolve(
+        sd.FokkerPlanck(loss, temperature=0.1, grid=g).evolve(rho0, 0.5, 0.05).rho[-1], 0.5, 0.05)
+    for method in ("backward-euler", "split"):
+        one = fp.evolve(rho0, 1.0, 0.05, method=method).rho[-1]
+        assert np.abs(one - glued.rho[-1]).max() < 1e-12 * glued.rho.max()
+    assert fp.free_energy(rho0) == pytest.approx(
+        sd.FokkerPlanck(loss, temperature=0.1, grid=g).free_energy(rho0))
