@@ -98,6 +98,9 @@ class FokkerPlanck:
         ``D * temperature(t) / temperature(0)`` (the drift ``-grad C`` does not
         depend on ``lr`` in the time ``t = k * lr``).
         """
+        if not (callable(getattr(dynamics, "drift", None)) and callable(getattr(dynamics, "diffusion", None))):
+            raise TypeError("from_dynamics needs a continuous dynamic with drift(loss, W, t) and "
+                            f"diffusion(loss, W, t), e.g. SGDDiffusion; got {type(dynamics).__name__}")
         if getattr(dynamics, "schedule", None) is not None:
             T0 = dynamics.temperature(0.0)
             kwargs.setdefault("noise_schedule", lambda t: dynamics.temperature(t) / T0)
