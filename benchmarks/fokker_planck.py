@@ -64,6 +64,8 @@ def main():
     parser.add_argument("--solver", default="auto", choices=("auto", "direct", "iterative"))
     parser.add_argument("--method", default="backward-euler", choices=("backward-euler", "split"))
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--only", nargs="*", choices=sorted(CASES), default=sorted(CASES),
+                        help="grids to run in the full table")
     args = parser.parse_args()
     if args.case:
         print(json.dumps(run_case(args.case, args.noise, args.solver, args.method)))
@@ -71,6 +73,7 @@ def main():
     plan = [(case, noise, solver) for case in ("2d-200", "2d-1000") for noise in ("iso", "aniso")
             for solver in ("direct", "iterative", "split")]
     plan += [("3d-100", noise, solver) for noise in ("iso", "aniso") for solver in ("iterative", "split")]
+    plan = [p for p in plan if p[0] in args.only]
     rows = {}
     # vector operations gain nothing from BLAS threads on a shared 2-core machine
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
