@@ -175,11 +175,10 @@ def _advance_quadratic(problem, state, k0, k1, record, R):
         E = _carried(state, "eigenbasis")
         if E is None:
             E = np.ascontiguousarray((state.W - w_star) @ U)
-        VE = np.zeros_like(E)
         RE = np.empty_like(R)
         thr = max(0.0, (problem.bound - float(np.abs(w_star).max(initial=0.0))) / np.sqrt(dim))
-        numba_linear.run_spectral(E, VE, k0, k1, a, b, kappa, np.ascontiguousarray((U.T @ L).T), U, w_star,
-                                  mu, look, weak2, np.uint64(problem.seed), record, RE, state.diverged_at,
+        numba_linear.run_spectral(E, k0, k1, a, b, kappa, np.ascontiguousarray((U.T @ L).T), U, w_star,
+                                  weak2, np.uint64(problem.seed), record, RE, state.diverged_at,
                                   float(problem.bound), thr, SPECTRAL_CHUNK)
         R[:] = RE @ U.T + w_star
         state.W[:] = E @ U.T + w_star

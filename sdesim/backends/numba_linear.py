@@ -83,12 +83,11 @@ def run(D, V, k0, k1, a, b, KT, LT, w_star, mu, look, weak2, seed, rec, R, diver
 
 
 @njit(cache=True, parallel=True)
-def run_spectral(E, VE, k0, k1, a, b, kappa, MT, U, w_star, mu, look, weak2, seed, rec, R, diverged,
-                 bound, thr, chunk):
-    r"""The update of :func:`run` in the eigenbasis ``U`` of a ``K = U diag(kappa) U^T``.
+def run_spectral(E, k0, k1, a, b, kappa, MT, U, w_star, weak2, seed, rec, R, diverged, bound, thr, chunk):
+    r"""The update of :func:`run` without momentum in the eigenbasis ``U`` of a ``K = U diag(kappa) U^T``.
 
-    ``E = D U`` and ``VE = V U`` are the coordinates of the deviations and
-    velocities, ``MT = (U^T L)^T``; ``K`` becomes a diagonal, so a step costs
+    ``E = D U`` are the coordinates of the deviations, ``MT = (U^T L)^T``;
+    ``K`` becomes a diagonal, so a step costs
     ``O(dim r)`` instead of ``O(dim^2)``. ``R`` receives the recorded ``E``
     (the caller rotates them back). The normals of a chunk are drawn first,
     in a loop over particles that vectorises, then each particle is updated
@@ -130,9 +129,8 @@ def run_spectral(E, VE, k0, k1, a, b, kappa, MT, U, w_star, mu, look, weak2, see
                 if dv[i] >= 0:
                     continue
                 e = E[lo + i]
-                v = VE[lo + i]
                 for q in range(dim):
-                    f[q] = mu * v[q] - ak * (kappa[q] * (e[q] + look * v[q]))
+                    f[q] = -(ak * (kappa[q] * e[q]))
                 if bk != 0.0:
                     for j in range(r):
                         zj = bk * Z[j, i]
@@ -140,7 +138,6 @@ def run_spectral(E, VE, k0, k1, a, b, kappa, MT, U, w_star, mu, look, weak2, see
                             f[q] += MT[j, q] * zj
                 bad = 0
                 for q in range(dim):
-                    v[q] = f[q]
                     e[q] += f[q]
                     bad += not abs(e[q]) <= thr
                 if bad:
