@@ -251,3 +251,34 @@ def test_mean_angular_velocity(S12):
         assert abs(est) > 10 * se                       # the current is resolved
         # P^{-1} (the stationary potential) is not proportional to H: not an equilibrium
         assert abs(np.linalg.inv(P)[0, 1]) > 0.1
+
+
+def test_nudged_sgd_lyapunov(qm3):
+    """Nudged SGD scales the step along the top-k Hessian eigenvectors U_k by f:
+    d' = d - lr N (H d + xi), N = I - (1 - f) U_k U_k^T, so P = A P A^T + lr^2 N S N / B, A = I - lr N H."""
+    lr, B, n, k, f = 0.3, 4, 4000, 1, 0.25
+    _, U = np.linalg.eigh(qm3.H)
+    Uk = U[:, -k:]
+    Nm = np.eye(3) - (1 - f) * Uk @ Uk.T
+    P = solve_discrete_lyapunov(np.eye(3) - lr * Nm @ qm3.H, lr**2 / B * Nm @ qm3.S @ Nm)
+    res = sd.simulate(qm3, sd.SGD(lr=lr, batch_size=B, nudge_k=k, nudge_factor=f), w0=qm3.w_star,
+                      n_particles=n, steps=800, record_every=4, backend="numba", seed=14)
+    w = res.w[res.t >= 60.0]
+    est, se = second_moments(w, qm3.w_star)
+    assert_within(est, se, P)
+    # nudging changes the answer: along the top direction plain SGD's variance is many SE away
+    top, top_se = second_moments((w - qm3.w_star) @ Uk, 0.0)
+    plain = qm3.stationary_covariance(lr, B, "discrete")
+    assert_within(top, top_se, Uk.T @ P @ Uk)
+    assert (np.abs(top - Uk.T @ plain @ Uk) > 10 * top_se).all()
+
+
+def test_lowrank_sde_lyapunov(qm3):
+    """noise="lowrank", rank=1: H P + P H = (lr / B) S_1 with S_1 the top eigenpair of S (exact OU steps)."""
+    lr, B, n = 0.2, 2, 4000
+    mu, V = np.linalg.eigh(qm3.S)
+    S1 = mu[-1] * np.outer(V[:, -1], V[:, -1])
+    res = sd.simulate(qm3, sd.SGDDiffusion(lr=lr, batch_size=B, noise="lowrank", rank=1), w0=qm3.w_star,
+                      n_particles=n, t_end=60.0, dt=0.5, integrator="exact_ou", backend="numba", seed=15)
+    est, se = second_moments(res.w[res.t >= 10.0], qm3.w_star)
+    assert_within(est, se, solve_continuous_lyapunov(qm3.H, lr / B * S1))
