@@ -328,7 +328,7 @@ def finite_sum_sgd_kernel(dim, m):
     src += _lines(1, "for c in prange(nchunks):")
     src += _lines(2, "lo = c * chunk", "hi = min(N, lo + chunk)", "nc = hi - lo", "ri = 0")
     src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d], *[f"_v{i} = V[{i}, lo:hi]" for i in d])
-    src += _lines(2, "IX = np.empty((B, nc), np.int64)")
+    src += _lines(2, "IX = np.empty((B, nc), np.uint64)  # unsigned: no wraparound code at the gathers")
     src += _lines(2, "dv = diverged[lo:hi]", "dead = 0", "for i in range(nc):", "    dead += dv[i] >= 0")
     src += _lines(2, "for k in range(k0, k1):")
     src += _lines(3, "if ri < rec.shape[0] and rec[ri] == k:")
