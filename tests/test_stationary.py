@@ -282,3 +282,29 @@ def test_lowrank_sde_lyapunov(qm3):
                       n_particles=n, t_end=60.0, dt=0.5, integrator="exact_ou", backend="numba", seed=15)
     est, se = second_moments(res.w[res.t >= 10.0], qm3.w_star)
     assert_within(est, se, solve_continuous_lyapunov(qm3.H, lr / B * S1))
+
+
+@pytest.mark.parametrize("kind", ["sgd", "sde"])
+def test_schedule_sets_the_temperature(kind):
+    """A step schedule (lr x 1/4 at t = 10): the stationary variance follows lr(t).
+
+    SGD: lr s / (B h (2 - lr h)) at lr = 0.1, then 0.025; the SDE (exact OU steps, the
+    noise frozen over each step of dt = 0.1 dividing the switch time): lr s / (2 B h).
+    20000 independent particles at t = 10 and t = 20 (8 relaxation times after the switch).
+    """
+    h, s, lr, B, n = 2.0, 4.0, 0.1, 2, 20000
+    qm = sd.QuadraticModel(hessian=[[h]], noise_covariance=[[s]])
+    schedule = sd.schedules.Step(every=10.0, factor=0.25)
+    if kind == "sgd":
+        res = sd.simulate(qm, sd.SGD(lr=lr, batch_size=B, schedule=schedule), w0=[0.0], n_particles=n,
+                          steps=200, record_every=100, backend="numba", seed=16)
+        theory = [lr_ * s / (B * h * (2 - lr_ * h)) for lr_ in (lr, lr / 4)]
+    else:
+        res = sd.simulate(qm, sd.SGDDiffusion(lr=lr, batch_size=B, noise="anisotropic", schedule=schedule),
+                          w0=[0.0], n_particles=n, t_end=20.0, dt=0.1, record_every=100, integrator="exact_ou",
+                          backend="numba", seed=16)
+        theory = [lr_ * s / (2 * B * h) for lr_ in (lr, lr / 4)]
+    np.testing.assert_allclose(res.t, [0.0, 10.0, 20.0], atol=1e-12)
+    for w, expected in zip(res.w[1:], theory):
+        x2 = w[:, 0] ** 2
+        assert_within(x2.mean(), x2.std(ddof=1) / np.sqrt(n), expected)
