@@ -82,7 +82,7 @@ def test_state_dependent_noise_of_a_finite_sum():
     loss = sd.FiniteSumLoss("0.5*(a*x0 + b*x1 - y)**2", params=("a", "b"), data={"x": X, "y": y})
     dyn = sd.SGDDiffusion(lr=0.2, batch_size=1, noise="anisotropic")
     w_star = np.linalg.lstsq(X, y, rcond=None)[0]
-    grid = sd.Grid([(w_star[0] - 1.8, w_star[0] + 1.8), (w_star[1] - 2.6, w_star[1] + 2.6)], (90, 104))
+    grid = sd.Grid([(w_star[0] - 2.4, w_star[0] + 2.4), (w_star[1] - 3.4, w_star[1] + 3.4)], (112, 128))
     fp = sd.FokkerPlanck.from_dynamics(loss, dyn, grid)
     mean0, cov0 = w_star + np.array([0.4, -0.5]), np.diag([0.01, 0.01])
     times = [0.5, 2.0]
