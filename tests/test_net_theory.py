@@ -74,8 +74,13 @@ def test_real_loop_matches_train_bit_for_bit():
 
 
 def test_validity_warnings():
-    """Relaxation slower than the run, and lr h_1 >= 2 (no stationary state): both warn, the
-    discrete prediction and the simulation are skipped in the unstable case."""
+    """Relaxation slower than the run, state-dependent noise at lr h_1 = 1.5 (real/discrete
+    1.3-2.1 there), and lr h_1 >= 2 (no stationary state): each warns; the discrete prediction
+    and the simulation are skipped in the unstable case."""
+    with pytest.warns(UserWarning, match="state-dependent noise"):
+        rep = net_vs_theory("digits_mlp", lr_h1=1.5, steps=3000, batches=10, directions=4, n_particles=0,
+                            n_snapshots=10, gd_steps=0)
+    assert max(rep.quadratic.noise) > 1.5
     with pytest.warns(UserWarning, match="exceeds the run"):
         rep = net_vs_theory("digits_mlp", lr=0.01, steps=100, batches=4, n_particles=0, n_snapshots=2,
                             gd_steps=0)

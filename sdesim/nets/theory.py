@@ -39,7 +39,7 @@ from sdesim.nets.extract import Extraction
 from sdesim.nets.mlp import MLP
 
 __all__ = ["DirectionRow", "EdgeOfStability", "NetTheoryReport", "QuadraticCheck", "format_report",
-           "gd_sharpness", "load_extraction", "net_vs_theory", "real_sgd_near_minimum"]
+           "gd_sharpness", "load_extraction", "net_vs_theory", "plot_sweep", "real_sgd_near_minimum"]
 
 #: Relative gap between the measured loss increase and its quadratic prediction above which we warn.
 QUADRATIC_TOLERANCE = 0.2
@@ -84,16 +84,30 @@ class DirectionRow:
 
 @dataclass(frozen=True)
 class QuadraticCheck:
-    r"""Is the real run inside the quadratic region? At ``n`` snapshots ``w`` of the real
-    run (after the burn-in), ``measured = C(w) - C(w*)`` against the second-order Taylor
-    value ``quadratic = g^T d + 1/2 d^T H d`` (``d = w - w*``, exact full-batch HVP),
-    and the part the top-``k`` model carries, ``model = 1/2 sum_j h_j u_j^2``.
-    Means over the snapshots."""
+    r"""Is the real run inside the quadratic model's validity region?
+
+    At ``n`` snapshots ``w`` of the real run (after the burn-in): ``measured =
+    C(w) - C(w*)`` against its second-order Taylor value ``quadratic = g^T d +
+    1/2 d^T H d`` (``d = w - w*``, exact full-batch HVP), and the part the top-``k``
+    model carries, ``model = 1/2 sum_j h_j u_j^2`` (means over the snapshots).
+    The model also assumes constant curvature and noise: ``curvature[j]`` is the
+    mean over the snapshots of ``v_j^T H(w) v_j / h_j`` and ``noise[j]`` of
+    ``v_j^T Sigma_1(w) v_j / S_jj``, for the table's directions, with standard
+    errors over the snapshots (``*_se``; they are spaced far beyond the
+    correlation time). Both are 1 where the model holds; a stationary variance
+    moves roughly with ``noise / curvature``. On real nets ``Sigma_1`` grows with
+    the spread of the per-sample Hessians times the fluctuation ``d``, so
+    ``noise`` is the first to leave 1 as ``lr`` grows.
+    """
 
     n: int
     measured: float
     quadratic: float
     model: float
+    curvature: tuple[float, ...] = ()
+    curvature_se: tuple[float, ...] = ()
+    noise: tuple[float, ...] = ()
+    noise_se: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float:
@@ -283,19 +297,31 @@ def _batch_mean_variance(u, batches):
     return np.diag(st.covariance).copy(), np.diag(st.covariance_se).copy()
 
 
-def _quadratic_check(net, data, ext, snaps):
+def _quadratic_check(net, data, ext, snaps, m):
     x, y = data.x, data.y
-    w_star = ext.w_star
+    w_star, V = ext.w_star, ext.basis
     c0, g0 = net.loss_and_grad(w_star, x, y)
     h = ext.model.hessian_eigenvalues
-    measured, quadratic, model = [], [], []
-    for w in snaps.values():
+    S = np.diag(ext.model.S)
+    measured, quadratic, model, curv, noise = [], [], [], [], []
+    for i, w in enumerate(snaps.values()):
         d = w - w_star
         measured.append(net.loss(w, x, y) - c0)
         quadratic.append(g0 @ d + 0.5 * d @ net.hvp(w_star, x, y, d))
-        u = d @ ext.basis
+        u = d @ V
         model.append(0.5 * np.sum(h * u * u))
-    return QuadraticCheck(len(snaps), float(np.mean(measured)), float(np.mean(quadratic)), float(np.mean(model)))
+        J = net.sample_jacobian(w, x, y)
+        curv.append([V[:, j] @ net.hvp(w, x, y, V[:, j]) / h[j] for j in range(m)])
+        noise.append([np.var(J.matvec(V[:, j])) / S[j] for j in range(m)])
+    n = len(snaps)
+
+    def stats(a):
+        a = np.asarray(a)
+        se = a.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(a.shape[1], np.nan)
+        return tuple(float(c) for c in a.mean(axis=0)), tuple(float(c) for c in se)
+
+    return QuadraticCheck(n, float(np.mean(measured)), float(np.mean(quadratic)), float(np.mean(model)),
+                          *stats(curv)[:1], stats(curv)[1], *stats(noise))
 
 
 # --------------------------------------------------------------------------- edge of stability
@@ -447,12 +473,20 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
     if snaps:
         t0 = time.perf_counter()
         with _blas_one_thread():
-            quad = _quadratic_check(net, train_set, ext, snaps)
+            quad = _quadratic_check(net, train_set, ext, snaps, m)
         timings["quadratic_check_s"] = time.perf_counter() - t0
         if abs(quad.ratio - 1) > QUADRATIC_TOLERANCE:
             warn(f"loss increase over the minimum along real SGD is {quad.measured:.3g}, its quadratic "
                  f"prediction {quad.quadratic:.3g} (ratio {quad.ratio:.2f}): the fluctuations reach where the "
                  "loss is no longer quadratic; the Lyapunov predictions do not apply")
+        ratio = np.array(quad.noise) / np.array(quad.curvature)
+        rel_se = np.hypot(np.array(quad.noise_se) / quad.noise, np.array(quad.curvature_se) / quad.curvature)
+        off = (np.abs(ratio - 1) > QUADRATIC_TOLERANCE) & (np.abs(ratio - 1) > 3 * rel_se * ratio)
+        if off.any():
+            j = int(np.argmax(np.where(off, np.abs(np.log(ratio)), -1)))
+            warn(f"direction {j + 1}: along real SGD the noise v^T Sigma_1 v / S_jj = {quad.noise[j]:.3f} "
+                 f"+- {quad.noise_se[j]:.3f} and the curvature v^T H v / h_j = {quad.curvature[j]:.3f} differ from "
+                 "the model's constants at w*: state-dependent noise or curvature, beyond the quadratic model")
 
     # the extracted model, simulated
     sim = sim_se = np.full(k, np.nan)
@@ -524,6 +558,11 @@ def format_report(report: NetTheoryReport) -> str:
         q = report.quadratic
         lines.append(f"loss increase along real SGD: measured {q.measured:.4g}, quadratic {q.quadratic:.4g} "
                      f"(ratio {q.ratio:.3f}), top-k model part {q.model:.4g}")
+        if q.curvature:
+            pm = lambda a, b: " ".join(f"{x:.3f}+-{e:.3f}" for x, e in zip(a, b))
+            lines.append(f"along real SGD / at w* (j = 1..{len(q.curvature)}): curvature v^T H v "
+                         f"{pm(q.curvature, q.curvature_se)}")
+            lines.append(f"{'':>35}noise v^T Sigma_1 v {pm(q.noise, q.noise_se)}")
     if report.gd is not None:
         s = report.gd.summary()
         lines.append(f"full-batch GD ({report.gd.setup['loss']} loss, {report.gd.setup['data']}, lr = {report.gd.lr:.4g}, "
@@ -573,3 +612,38 @@ def _figure(report: NetTheoryReport, path: Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_sweep(reports, path) -> Path:
+    """Measured/predicted stationary variance against ``lr h_j`` over several runs (e.g. a sweep of
+    ``lr_h1``): real net over discrete (filled) and over SDE (open), one colour per run, with the
+    theory curve ``2 / (2 - lr h)`` that the SDE misses by."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sdesim.plot import style
+
+    style.use()
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    top = 0.0
+    for i, rep in enumerate(reports):
+        colour = style.OKABE_ITO[i % len(style.OKABE_ITO)]
+        lr_h = np.array([r.lr_h for r in rep.rows])
+        top = max(top, lr_h.max())
+        for key, face, label in (("real_over_discrete", colour, "real / discrete"),
+                                 ("real_over_sde", "white", "real / SDE")):
+            vals = np.array([r.ratios()[key] for r in rep.rows])
+            errs = np.array([r.ratios()[key + "_se"] for r in rep.rows])
+            ax.errorbar(lr_h, vals, yerr=errs, fmt="o", color=colour, mfc=face, ms=4, capsize=1.5,
+                        label=f"lr h_1 = {rep.settings['lr_h1']:.3g}: {label}")
+    grid = np.linspace(0, min(top * 1.02, 1.95), 200)
+    ax.plot(grid, 2 / (2 - grid), "k--", lw=1, label="discrete / SDE theory 2 / (2 - lr h)")
+    ax.axhline(1.0, color="k", lw=0.6)
+    ax.set(xlabel=r"$lr\, h_j$", ylabel="stationary variance: real net / predicted", yscale="log",
+           title=f"{reports[0].model}, B = {reports[0].batch_size}: where the predictions leave the real net")
+    ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
