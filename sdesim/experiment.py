@@ -6,7 +6,9 @@ and writes the results, figures, a summary and the resolved configuration to
 the output folder, so the run can be repeated exactly.
 
 Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulation]``,
-``[[dynamics]]`` (one table per lens), ``[plots]``, ``[output]``. See
+``[[dynamics]]`` (one table per lens), ``[fokker_planck]`` (the density of every
+``SGDDiffusion`` lens on a grid: steady state with its current, and the evolution
+from a Gaussian at ``w0`` next to the particles), ``[plots]``, ``[output]``. See
 ``examples/*.toml``.
 """
 
@@ -37,6 +39,7 @@ SECTIONS = {
                    "integrator", "bound"},
     "plots": {"trajectories", "loss_curves", "bounds", "format"},
     "output": {"folder"},
+    "fokker_planck": {"bounds", "shape", "steady_state", "evolve", "initial_std", "dt", "method"},
 }
 DYNAMICS = ("GD", "SGD", "GradientFlow", "ModifiedFlow", "SGDDiffusion")
 SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
@@ -181,12 +184,75 @@ def run(path, out=None) -> dict:
     import inspect
     defaults = {k: v.default for k, v in inspect.signature(sd.simulate).parameters.items()
                 if k in SECTIONS["simulation"] and v.default is not inspect.Parameter.empty}
+    if "fokker_planck" in config:
+        summary["fokker_planck"] = run_fokker_planck(config["fokker_planck"], loss, config["dynamics"],
+                                                     results, sim, folder, fmt)
     resolved = {**config, "simulation": {**defaults, **sim}, "output": {"folder": str(folder)},
                 "dynamics": [build_dynamic(t).describe() for t in config["dynamics"]],
                 "sdesim_version": sd.__version__}
     (folder / "experiment.resolved.json").write_text(json.dumps(resolved, indent=2))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") -> dict:
+    """Densities of the SDE lenses on a grid: steady state (with current) and evolution.
+
+    The initial density is a Gaussian at ``w0`` of standard deviation
+    ``initial_std`` (default: one cell); the particle results are plotted next to
+    the density at the final time.
+    """
+    import matplotlib.pyplot as plt
+
+    import sdesim as sd
+    from sdesim import plot
+    from sdesim.fokker_planck import observables
+
+    if "bounds" not in table or "shape" not in table:
+        raise ExperimentError("[fokker_planck] needs bounds and shape")
+    grid = sd.Grid([tuple(b) for b in table["bounds"]], tuple(table["shape"]))
+    if grid.dim != loss.dim:
+        raise ExperimentError(f"[fokker_planck] bounds have {grid.dim} dimensions, the loss has {loss.dim}")
+    out = {}
+    sdes = [(build_dynamic(t), r) for t, r in zip(dynamics, results) if t.get("type") == "SGDDiffusion"]
+    if not sdes:
+        raise ExperimentError("[fokker_planck] needs at least one SGDDiffusion lens")
+    fig, axes = plt.subplots(len(sdes), 2, figsize=(10, 4 * len(sdes)), squeeze=False)
+    for (dyn, res), row in zip(sdes, axes):
+        fp = sd.FokkerPlanck.from_dynamics(loss, dyn, grid)
+        entry, arrays = {}, {}
+        stem = "".join(c if c.isalnum() else "_" for c in res.label).strip("_")
+        if table.get("steady_state", True):
+            rho = fp.steady_state()
+            arrays["steady_state"] = rho
+            if grid.dim == 2:
+                plot.heatmap(grid, rho, ax=row[0], current=fp.current(rho), loss=loss)
+            else:
+                row[0].plot(grid.axes[0], rho, "k-")
+            row[0].set_title(f"{res.label}: steady state" + (" and current" if grid.dim == 2 else ""))
+            entry["steady_state_mean"] = (rho.ravel() * grid.cell_volume
+                                          @ grid.centers.reshape(-1, grid.dim)).tolist()
+        if table.get("evolve", True):
+            std = table.get("initial_std", float(grid.spacing.max()))
+            w0 = np.broadcast_to(np.asarray(sim["w0"], float), (grid.dim,)) if np.ndim(sim["w0"]) == 1 \
+                else np.asarray(sim["w0"], float).mean(axis=0)
+            dens = fp.evolve(grid.gaussian(w0, std**2 * np.eye(grid.dim)), t_end=float(res.t[-1]),
+                             dt=table.get("dt", float(res.t[-1]) / 200), method=table.get("method", "tr-bdf2"))
+            arrays.update(t=dens.t, rho=dens.rho)
+            marginal = observables.marginal(grid, dens.rho[-1], 0)
+            row[1].plot(grid.axes[0], marginal, "k-", label="Fokker-Planck")
+            row[1].hist(res.final[~res.diverged, 0], bins=150, range=tuple(table["bounds"][0]), density=True,
+                        histtype="step", label="particles")
+            row[1].set(title=f"t = {res.t[-1]:g}: marginal of {getattr(loss, 'names', ['w0'])[0]}",
+                       xlabel=getattr(loss, "names", ["w0"])[0])
+            row[1].legend()
+            entry["mass_error"] = float(abs(dens.mass()[-1] - 1.0))
+        np.savez_compressed(folder / f"fokker_planck_{stem}.npz", **arrays)
+        out[res.label] = entry
+    fig.tight_layout()
+    fig.savefig(folder / f"fokker_planck.{fmt}")
+    plt.close(fig)
+    return out
 
 
 def _bounds(results):

@@ -93,3 +93,20 @@ def test_examples_validate():
     from pathlib import Path
     for path in sorted(Path(__file__).parents[1].joinpath("examples").glob("*.toml")):
         experiment.load(path)
+
+
+def test_fokker_planck_section(tmp_path):
+    """The density of the SDE lens from an experiment file: unit mass, steady state at w*."""
+    text = GOOD + """
+[fokker_planck]
+bounds = [[-1.0, 3.0]]
+shape = [400]
+dt = 0.01
+"""
+    summary = experiment.run(write(tmp_path, text), out=tmp_path / "fp")
+    entry = summary["fokker_planck"]["SDE isotropic (T=0.0125, cosine)"]
+    assert entry["mass_error"] < 1e-12
+    assert entry["steady_state_mean"][0] == pytest.approx(1.0, abs=1e-6)   # Gibbs of 0.5 h (x-1)^2
+    assert (tmp_path / "fp" / "fokker_planck.png").exists()
+    with pytest.raises(ExperimentError, match="needs bounds and shape"):
+        experiment.run(write(tmp_path, GOOD + "\n[fokker_planck]\nshape = [10]\n"), out=tmp_path / "bad")

@@ -31,7 +31,9 @@ def heatmap(grid, rho, ax=None, current=None, loss=None, log=False, density=8):
         ``grid.axes`` gives the cell centres along each axis.
     rho : array of ``grid.shape``
     current : array ``(*grid.shape, 2)``, optional
-        Probability current :math:`J`; streamline width follows :math:`|J|`.
+        Probability current :math:`J`; streamline width follows :math:`|J|`. A
+        current at round-off level (detailed balance) is reported as ``J = 0``
+        instead of drawing streamlines of noise.
     loss : optional
         Contour lines of the loss on top.
     """
@@ -46,6 +48,11 @@ def heatmap(grid, rho, ax=None, current=None, loss=None, log=False, density=8):
         ax.contour(X, Y, loss.value(np.stack([X, Y], -1)), levels=12, colors="white", linewidths=0.4)
     if current is not None:
         speed = np.hypot(current[..., 0], current[..., 1])
+        extent = max(x[-1] - x[0], y[-1] - y[0])
+        if speed.max() <= 1e-9 * rho.max() * extent:          # detailed balance: J = 0 to round-off
+            ax.text(0.02, 0.96, "J = 0 (equilibrium)", transform=ax.transAxes, color="white", va="top")
+            current = None
+    if current is not None:
         width = 0.3 + 2.0 * speed.T / max(speed.max(), 1e-300)
         ax.streamplot(x, y, current[..., 0].T, current[..., 1].T, color="white", linewidth=width,
                       density=density / 8, arrowsize=0.7)
