@@ -379,6 +379,27 @@ def test_divergence_bound_and_stable(unstable, backend):
         sd.simulate(unstable, sd.GD(lr=0.19 / 3), w0=[1.0, 1.0], steps=200, backend=backend)
 
 
+@pytest.mark.parametrize("kind", ["quadratic", "symbolic"])
+@pytest.mark.parametrize("dyn,kw", [
+    (sd.SGD(lr=0.12, batch_size=1, momentum=0.5), {"steps": 80}),        # heavy ball: unstable for lr h > 3
+    (sd.SGD(lr=0.12, batch_size=1, momentum=0.5, nesterov=True), {"steps": 80}),
+    (sd.SGD(lr=0.1, batch_size=1, nudge_k=1, nudge_factor=1.0), {"steps": 60}),
+    (sd.SGDDiffusion(lr=0.1, batch_size=1), {"t_end": 6.0, "dt": 0.1, "integrator": "heun"})],
+    ids=["momentum", "nesterov", "nudged", "sde-heun"])
+def test_divergence_backends_agree(unstable, kind, dyn, kw):
+    """Stochastic dynamics diverge at the same step on both backends, with the same NaN records."""
+    loss = unstable if kind == "quadratic" else sd.Loss("15*x**2 + 0.5*y**2")
+    out = []
+    for backend in BACKENDS:
+        with pytest.warns(DivergenceWarning):
+            out.append(sd.simulate(loss, dyn, w0=W0_DIV, n_particles=4, backend=backend, seed=2, **kw))
+    a, b = out
+    assert (a.diverged_at > 0).sum() >= 2
+    np.testing.assert_array_equal(b.diverged_at, a.diverged_at)
+    np.testing.assert_array_equal(np.isnan(b.w), np.isnan(a.w))
+    np.testing.assert_allclose(b.w, a.w, rtol=1e-12, atol=AGREE)
+
+
 def test_flow_divergence():
     """Gradient flow on C = -x^4 blows up at t* = 1 / (8 x0^2): from x0 = 2 at t* = 1/32. That
     particle is stopped and reported (at the first step after t*), the other goes on exactly."""
