@@ -22,8 +22,12 @@ class StochasticHeun(Integrator):
     weak_order = 2.0
     needs_additive = True
 
+    def increments(self, Z):
+        """Standardised noise increments from the standard normals ``Z``."""
+        return Z
+
     def step(self, sde, W, t, dt, Z):
-        noise = apply(sde.factor(W, t), np.sqrt(dt) * Z)
+        noise = apply(sde.factor(W, t), np.sqrt(dt) * self.increments(Z))
         b0 = sde.drift(W, t)
         predictor = W + b0 * dt + noise
         return W + 0.5 * (b0 + sde.drift(predictor, t + dt)) * dt + noise

@@ -11,7 +11,7 @@ random stream as every other integrator.
 import numpy as np
 from scipy.special import ndtr
 
-from sdesim.integrators.base import Integrator, apply
+from sdesim.integrators.heun import StochasticHeun
 
 
 def three_point(Z):
@@ -20,16 +20,12 @@ def three_point(Z):
     return np.sqrt(3.0) * ((u > 5.0 / 6.0).astype(float) - (u < 1.0 / 6.0).astype(float))
 
 
-class WeakOrder2(Integrator):
+class WeakOrder2(StochasticHeun):
     """Weak order 2 for additive noise; no strong convergence."""
 
     name = "weak2"
     strong_order = 0.0
     weak_order = 2.0
-    needs_additive = True
 
-    def step(self, sde, W, t, dt, Z):
-        noise = apply(sde.factor(W, t), np.sqrt(dt) * three_point(Z))
-        b0 = sde.drift(W, t)
-        predictor = W + b0 * dt + noise
-        return W + 0.5 * (b0 + sde.drift(predictor, t + dt)) * dt + noise
+    def increments(self, Z):
+        return three_point(Z)
