@@ -17,7 +17,7 @@ per-particle averages (independent particles: the slow inter-well autocorrelatio
 time ~30, is accounted for). Tolerance 5 SE per number (15 numbers).
 
 Discretisation: weak order-2 scheme at dt = 0.01, bias O(dt^2) below the statistical
-errors (the same run at dt = 0.02 moves no statistic by more than 1.4 SE). For
+errors (at dt = 0.02 no moment is more than 1.4 SE from the quadrature). For
 contrast, Euler-Maruyama at dt = 0.01 is off by 8 SE in E[y^2] and 5 SE in E[x^2]:
 its O(dt) bias is resolved by this test.
 """
