@@ -8,6 +8,7 @@ import scipy.sparse as sp
 from sdesim.errors import ShapeError
 
 from . import observables
+from .balance import closed_form_steady_state
 from .diagnostics import check_density
 from .diffusion import check_tensor
 from .evolve import DensityResult, evolve
@@ -114,18 +115,49 @@ class FokkerPlanck:
         """Sparse generator ``L`` (CSR, flat C order): ``d rho/dt = L rho``; columns sum to 0."""
         return self.operator.matrix(self._scale(t))
 
-    def steady_state(self):
+    def steady_state(self, closed_form=None):
         """Stationary density: ``L rho = 0``, ``sum(rho) * cell_volume = 1``.
 
-        Solved with the equation at the cell of lowest loss replaced by
-        ``rho = 1`` there, then normalised; iterative solves start from
-        ``exp(-C / T)`` with ``T = tr(D) / dim``. Warns `BoundaryMassWarning` /
-        `ResolutionWarning` when the grid cannot represent the result.
+        Closed form first (`balance.closed_form_steady_state`, ``O(N)``): where the
+        discrete rates are in detailed balance (every 1D problem with positive
+        rates; ``D = T I`` with ``b = -grad C``, whose null vector is the Gibbs
+        vector ``exp(-C / T)`` at the centres; any other case whose axis-link
+        product recursion passes the check) the candidate is returned after one
+        matrix-free product confirms ``||L rho|| <= 1e-13 ||L||_F ||rho||``.
+        Otherwise (non-equilibrium steady states) the linear system is solved
+        with the equation at the cell of lowest loss replaced by ``rho = 1``
+        there, then normalised; iterative solves start from ``exp(-C / T)`` with
+        ``T = tr(D) / dim``. Warns `BoundaryMassWarning` / `ResolutionWarning`
+        when the grid cannot represent the result.
+
+        Parameters
+        ----------
+        closed_form : bool, optional
+            ``None`` (default): closed form where the check passes, else solve.
+            ``True``: closed form or `ValueError` (no detailed balance). ``False``:
+            always solve the linear system.
 
         Returns
         -------
         array of grid.shape
         """
+        rho = None
+        if closed_form is not False:
+            s0 = self._scale(0.0)
+            potential = None
+            if self.operator.mode == "potential":
+                potential = self.potential / (self.diffusion[0, 0] * s0)
+            rho = closed_form_steady_state(self.operator, s0, potential)
+            if rho is None and closed_form:
+                raise ValueError("the discrete rates are not in detailed balance (the closed-form "
+                                 "candidate fails the residual check): use closed_form=None or False")
+        if rho is None:
+            rho = self._solve_steady_state()
+        rho = self.grid.normalize(rho.reshape(self.grid.shape))
+        check_density(self.grid, rho, "steady state")
+        return rho
+
+    def _solve_steady_state(self):
         L = self.matrix()
         n = L.shape[0]
         p = int(np.argmin(self.potential))
@@ -136,10 +168,7 @@ class FokkerPlanck:
         b[p] = 1.0
         T = np.trace(self.diffusion, axis1=-2, axis2=-1).mean() / self.grid.dim
         guess = np.exp(-np.minimum((self.potential.ravel() - self.potential.flat[p]) / T, 700.0))
-        rho = factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(b, x0=guess)
-        rho = self.grid.normalize(rho.reshape(self.grid.shape))
-        check_density(self.grid, rho, "steady state")
-        return rho
+        return factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(b, x0=guess)
 
     def evolve(self, rho0, t_end, dt, record=None, method="backward-euler"):
         """Integrate the density from ``rho0`` to ``t_end``.
