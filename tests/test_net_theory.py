@@ -73,7 +73,7 @@ def test_real_loop_matches_train_bit_for_bit():
     np.testing.assert_array_equal(ext.project(snaps[30]), res.w[-1, 0])
 
 
-def test_validity_warnings():
+def test_validity_warnings(tmp_path):
     """Relaxation slower than the run, state-dependent noise at lr h_1 = 1.5 (real/discrete
     1.3-2.1 there), and lr h_1 >= 2 (no stationary state): each warns; the discrete prediction
     and the simulation are skipped in the unstable case."""
@@ -87,8 +87,10 @@ def test_validity_warnings():
     assert any("exceeds the run" in w for w in rep.warnings)
     with pytest.warns(UserWarning, match="linearly unstable"):
         rep = net_vs_theory("digits_mlp", lr_h1=2.05, steps=40, batches=4, directions=2, n_particles=50,
-                            sim_steps=20, n_snapshots=0, gd_steps=0)
+                            sim_steps=20, n_snapshots=0, gd_steps=0, out=tmp_path, figure=False)
     assert np.isnan(rep.rows[0].discrete) and np.isnan(rep.rows[0].simulated)
+    strict = json.loads(rep.json_path.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+    assert strict["rows"][0]["discrete"] is None and strict["warnings"] == list(rep.warnings)
     assert np.isfinite(rep.rows[0].sde)
     assert "warning: lr * h_1" in format_report(rep)
 

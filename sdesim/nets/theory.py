@@ -533,12 +533,23 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
         json_path = out / "net_vs_theory.json"
         report = NetTheoryReport(**{**report.__dict__, "json_path": json_path, "figure_path": fig_path})
         tmp = json_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(report.to_dict(), indent=2))
+        tmp.write_text(json.dumps(_finite_or_none(report.to_dict()), indent=2))
         tmp.replace(json_path)
     return report
 
 
 # --------------------------------------------------------------------------- output
+
+def _finite_or_none(obj):
+    """Strict JSON: NaN and infinities (skipped predictions, divergence) become ``null``."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
 
 def format_report(report: NetTheoryReport) -> str:
     """The terminal table: per direction, predictions and measured/predicted ratios (+- 1 s.e.)."""
