@@ -44,7 +44,8 @@ class FokkerPlanck:
         ``t -> s(t) >= 0``, the diffusion at time ``t`` is ``s(t) D`` (a learning-rate
         schedule, ``s = lr(t) / lr(0)``); used by `evolve`, the rest uses ``s(0)``.
     solver : {"auto", "direct", "iterative"}
-        Sparse LU (SuperLU), or GMRES with algebraic multigrid (pyamg) / ILU.
+        Sparse LU (SuperLU), or BiCGSTAB with algebraic multigrid (pyamg) / ILU; used
+        where no closed form exists (`steady_state`) and by `evolve` except ``"split"``.
     tol : float
         Relative residual of the iterative solver.
 
