@@ -110,7 +110,8 @@ def advance(problem, state, k0, k1, record):
         if integ.needs_additive and not sde.additive:
             raise ValueError(f"integrator {integ.name!r} needs additive noise; "
                              f"this diffusion's noise depends on w (use 'euler_maruyama' or 'milstein')")
-        r = sde.n_noise
+        # an exact OU transition spreads the noise over every direction H mixes it into
+        r = problem.dim if integ.name == "exact_ou" else sde.n_noise
 
         def step(k, alive):
             Z = gaussians(problem.seed, k, problem.n_particles, r)[alive]
