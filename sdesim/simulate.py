@@ -161,7 +161,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     metadata = {"label": dynamic.label, "dynamic": dynamic.describe(), "loss": repr(loss),
                 "variables": list(names), "n_particles": n_particles, "n_steps": n_steps,
                 "dt": dt, "record_every": int(record_every), "backend": backend, "seed": int(seed),
-                "integrator": integrator, "bound": bound,
+                "integrator": integrator, "bound": bound, "stepper": state.extra.get("stepper", "compiled")
+                if backend == "numba" else "reference",
                 "w0": np.asarray(w0, dtype=float).tolist() if np.ndim(w0) == 1
                 else "per-particle"}
     return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),

@@ -245,14 +245,16 @@ def test_milstein_refuses_non_diagonal_noise(ou2):
 
 
 def test_milstein_through_simulate():
-    """Milstein runs through ``simulate`` on the NumPy backend (and equals EM for additive noise)."""
+    """Milstein runs through ``simulate`` (equal to EM for additive noise); on backend='numba' it
+    runs the reference stepper, with the same numbers."""
     loss = sd.Loss("x**4/4 + x**2/2")
     dyn = sd.SGDDiffusion(lr=0.25, batch_size=1)
     a = sd.simulate(loss, dyn, w0=[1.0], n_particles=5, t_end=0.5, integrator="milstein", backend="numpy")
     b = sd.simulate(loss, dyn, w0=[1.0], n_particles=5, t_end=0.5, integrator="euler_maruyama", backend="numpy")
     np.testing.assert_allclose(a.w, b.w, rtol=1e-12, atol=1e-14)
-    with pytest.raises(ValueError, match="numpy"):
-        sd.simulate(loss, dyn, w0=[1.0], t_end=0.5, integrator="milstein", backend="numba")
+    c = sd.simulate(loss, dyn, w0=[1.0], n_particles=5, t_end=0.5, integrator="milstein", backend="numba")
+    np.testing.assert_array_equal(c.w, a.w)
+    assert "Milstein" in c.metadata["stepper"]
 
 
 # --- exact OU -------------------------------------------------------------------------------

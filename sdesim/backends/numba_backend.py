@@ -5,7 +5,10 @@ Kernels are generated per loss (:mod:`sdesim.backends.numba_source`) or fixed
 NumPy reference backend's random streams. Flows use the same adaptive
 Dormand-Prince driver as the NumPy backend on the compiled vector field: an
 adaptive step needs the ensemble's error between steps, and takes few of them.
-Milstein runs on the NumPy backend only.
+A few combinations without a compiled kernel (Milstein, low-rank noise of a
+state-dependent covariance, the modified drift on finite sums and quadratic
+models, nudged SGD on finite sums) run the NumPy reference stepper, as
+:func:`reference_only` says and the result's metadata records.
 """
 
 from __future__ import annotations
@@ -34,9 +37,28 @@ def _scheme(problem):
     try:
         return SCHEMES[problem.integrator]
     except KeyError:
-        raise ValueError(f"backend 'numba' runs the integrators {sorted(k for k in SCHEMES if k)} "
-                         f"(and 'exact_ou' on quadratic models); use backend='numpy' for "
-                         f"{problem.integrator!r}") from None
+        raise ValueError(f"integrator {problem.integrator!r} does not run on a {problem.kind} loss: "
+                         f"choose one of {sorted(k for k in SCHEMES if k)} or 'milstein' "
+                         f"('exact_ou' needs a QuadraticModel)") from None
+
+
+def reference_only(problem) -> str | None:
+    """Why no compiled kernel runs this problem (``None`` when one does).
+
+    These combinations step with the NumPy reference stepper (its loss
+    evaluations are still compiled); the reason lands in the result's metadata.
+    """
+    dyn, kind = problem.dynamic, problem.kind
+    if isinstance(dyn, SGDDiffusion):
+        if problem.integrator == "milstein":
+            return "Milstein differentiates the diffusion factor numerically"
+        if dyn.noise == "lowrank" and kind != "quadratic":
+            return "low-rank noise of a state-dependent covariance needs an eigendecomposition per step"
+        if dyn.modified and kind != "symbolic":
+            return "the modified drift needs Hessian-gradient products"
+    if isinstance(dyn, SGD) and dyn.nudge_k and kind == "finite_sum":
+        return "nudging a finite sum needs its Hessian eigenvectors every step"
+    return None
 
 
 def advance(problem, state, k0, k1, record):
@@ -44,6 +66,10 @@ def advance(problem, state, k0, k1, record):
     dyn = problem.dynamic
     if not isinstance(dyn, (GD, SGD, SGDDiffusion)):
         return numpy_backend.advance_flow(problem, state, k0, k1, record)
+    reason = reference_only(problem)
+    if reason:
+        state.extra["stepper"] = f"NumPy reference stepper: {reason}"
+        return numpy_backend.advance(problem, state, k0, k1, record)
     record = np.ascontiguousarray(record, dtype=np.int64)
     R = np.empty((record.size, problem.n_particles, problem.dim))
     runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
@@ -93,9 +119,6 @@ def _advance_symbolic(problem, state, k0, k1, record, R):
         noise, G = "none", np.zeros((loss.dim, 0))
     elif isinstance(dyn, SGDDiffusion) and dyn.noise == "isotropic":
         noise, G = "identity", np.eye(loss.dim)
-    elif isinstance(dyn, SGDDiffusion) and dyn.noise == "lowrank":
-        raise ValueError("backend 'numba' runs low-rank noise on quadratic models and finite sums; "
-                         "on a symbolic loss use noise='anisotropic' or backend='numpy'")
     else:
         G = constant_factor(loss, dyn.noise_covariance, dyn.noise_factor)
         if G is None:
@@ -138,8 +161,6 @@ def _advance_quadratic(problem, state, k0, k1, record, R):
         L = {"isotropic": np.eye(dim), "anisotropic": model.noise_sqrt()}.get(dyn.noise)
         if L is None:
             L = psd_factor(model.S, dyn.rank)
-        if dyn.modified:
-            raise ValueError("modified=True on a quadratic model: use backend='numpy'")
         integ = problem.integrator or "euler_maruyama"
         dt = problem.dt
         if integ == "exact_ou":
@@ -276,20 +297,14 @@ def _advance_finite_sum(problem, state, k0, k1, record, R):
     mode, B, anisotropic, heun, weak2 = 0, 0, False, False, False
     G = np.zeros((loss.dim, 0))
     if isinstance(dyn, SGD):
-        if dyn.nudge_k:
-            raise ValueError("nudged SGD on a finite sum runs on backend='numpy'")
         mode = {"replacement": 1, "shuffle": 2, "fixed": 3}[dyn.sampling]
         B = dyn.batch_size
         b = np.zeros_like(b)
     elif isinstance(dyn, SGDDiffusion):
-        if dyn.modified:
-            raise ValueError("modified=True on a finite sum: use backend='numpy' (the kernel's drift is -grad C)")
         scheme = _scheme(problem)
         heun, weak2 = scheme != "euler", scheme == "weak2"
         if dyn.noise == "isotropic":
             G = np.eye(loss.dim)
-        elif dyn.noise == "lowrank":
-            raise ValueError("low-rank noise on a finite sum runs on backend='numpy'")
         else:
             anisotropic = True
             if heun:
