@@ -284,3 +284,17 @@ def test_pickle_after_compiling():
     np.testing.assert_array_equal(copy.third(W, U, U), T)
     field = loss.modified_field(0.1, 1)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(field))(W), field(W))
+
+
+def test_parameter_table_matches_pointwise_values():
+    """Vectorising and scalar-only callables give the table of parameter_values, row by row."""
+    import math
+
+    loss = sd.Loss("(x**2 - 1)**2 + c*x + d*x**2", c=lambda t: 0.5 * np.sin(4 * t), d=lambda t: math.cos(t))
+    times = np.linspace(0.0, 2.0, 11)
+    table = loss.parameter_table(times)
+    assert table.shape == (11, 2)
+    np.testing.assert_array_equal(table, [loss.parameter_values(t) for t in times])
+    bad = sd.Loss("x**2 + c*x", c=lambda t: np.where(t > 1.0, np.nan, t))
+    with pytest.raises(NonFiniteError, match="c"):
+        bad.parameter_table(times)

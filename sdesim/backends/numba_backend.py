@@ -103,7 +103,7 @@ def _symbolic_module(loss, noise, r, scheme, momentum, nudge, modified):
     g = sympy.Matrix(loss.gradient_exprs)
     drift = -(g + LR / 2 * loss.hessian_exprs * g) if modified else -g
     scalars = loss.time_parameters
-    src = [numba_source.HEADER, numba_source.THREE_POINT,
+    src = [numba_source.HEADER,
            numba_source.point_function("drift", list(drift), loss.variables, scalars + (LR,))]
     if noise == "hessian" or nudge:
         src.append(numba_source.point_function("hessian", list(loss.hessian_exprs), loss.variables, scalars))
@@ -135,8 +135,7 @@ def _advance_symbolic(problem, state, k0, k1, record, R):
     # parameters and learning rates at t_k for k0 <= k <= k1: the predictor-corrector schemes
     # evaluate their second drift at t_{k+1}, as the NumPy integrators do
     t = np.arange(k0, k1 + 1) * problem.dt
-    P = np.array([[loss.parameter_values(ti)[j] for j in range(len(loss.time_parameters))] for ti in t]) \
-        if loss.time_parameters else np.zeros((k1 - k0 + 1, 0))
+    P = loss.parameter_table(t)
     lr = np.asarray(dyn.lr_at(t), dtype=float) * np.ones(k1 - k0 + 1)
     Wt = np.ascontiguousarray(state.W.T)
     Vt = np.ascontiguousarray(state.V.T)
@@ -255,7 +254,7 @@ def _eigenbasis_diagonal(model, K, kappa=None):
 # --- finite sums --------------------------------------------------------------------
 @lru_cache(maxsize=64)
 def _finite_sum_module(loss):
-    src = [numba_source.HEADER, numba_source.THREE_POINT, loss_point_source(loss), numba_source.FINITE_SUM]
+    src = [numba_source.HEADER, loss_point_source(loss), numba_source.FINITE_SUM]
     return codegen.load_module("\n".join(src), prefix="sdesim_run")
 
 

@@ -17,18 +17,11 @@ per step instead of ``O(dim^2)`` (dynamics without momentum or nudging; the
 backend chooses).
 """
 
-import math
 
 import numpy as np
 from numba import njit, prange
 
-from sdesim.backends.rng import normal_pair
-
-
-@njit(inline="always")
-def _three_point(z):
-    u = 0.5 * math.erfc(-z / math.sqrt(2.0))
-    return math.sqrt(3.0) * ((1.0 if u > 5.0 / 6.0 else 0.0) - (1.0 if u < 1.0 / 6.0 else 0.0))
+from sdesim.backends.rng import normal_pair, three_point
 
 
 @njit(cache=True, parallel=True)
@@ -67,7 +60,7 @@ def run(D, V, k0, k1, a, b, KT, LT, w_star, mu, look, weak2, seed, rec, R, diver
                     for j in range(pairs):
                         z[2 * j], z[2 * j + 1] = normal_pair(seed, p, k * pairs + j)
                     for j in range(r):
-                        zj = bk * (_three_point(z[j]) if weak2 else z[j])
+                        zj = bk * (three_point(z[j]) if weak2 else z[j])
                         for i in range(dim):
                             f[i] += LT[j, i] * zj
                 ok = True
@@ -124,7 +117,7 @@ def run_spectral(E, k0, k1, a, b, kappa, MT, U, w_star, weak2, seed, rec, R, div
                 if weak2:
                     for j in range(r):
                         for i in range(n):
-                            Z[j, i] = _three_point(Z[j, i])
+                            Z[j, i] = three_point(Z[j, i])
             for i in range(n):
                 if dv[i] >= 0:
                     continue

@@ -30,15 +30,7 @@ HEADER = f"""\
 import math
 import numpy as np
 from numba import njit, prange
-from sdesim.backends.rng import normal_pair, uniform
-"""
-
-THREE_POINT = """
-@njit(inline="always")
-def three_point(z):
-    # Gaussian -> three-point variable {-sqrt3, 0, sqrt3} w.p. {1/6, 2/3, 1/6} through its CDF
-    u = 0.5 * math.erfc(-z / math.sqrt(2.0))
-    return math.sqrt(3.0) * ((1.0 if u > 5.0 / 6.0 else 0.0) - (1.0 if u < 1.0 / 6.0 else 0.0))
+from sdesim.backends.rng import normal_pair, three_point, uniform
 """
 
 
@@ -57,6 +49,12 @@ def point_function(name, exprs, variables, scalars=()):
 
 def _lines(depth, *lines):
     return "".join("    " * depth + line + "\n" for line in lines)
+
+
+def _record_divergence(n):
+    """After a step: stopped particles are NaN, so more bad than stopped means new divergences."""
+    return (_lines(3, "if bad > dead:") + _lines(4, f"for i in range({n}):")
+            + _lines(5, "if dv[i] < 0 and _w0[i] != _w0[i]:") + _lines(6, "dv[i] = k + 1", "dead += 1"))
 
 
 def symbolic_kernel(dim, n_params, noise, r, scheme, momentum, nudge):
@@ -155,12 +153,7 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum, nudge):
     body += ["bad += not ok"]
     body += [f"_w{i}[i] = _x{i} if ok else np.nan" for i in d]
     src += _lines(4, *body)
-    # stopped particles are NaN: more bad than stopped means new divergences this step
-    src += _lines(3, "if bad > dead:")
-    src += _lines(4, "for i in range(n):")
-    src += _lines(5, "if dv[i] < 0 and _w0[i] != _w0[i]:")
-    src += _lines(6, "dv[i] = k + 1", "dead += 1")
-    return src
+    return src + _record_divergence("n")
 
 
 FINITE_SUM = """
@@ -345,15 +338,11 @@ def finite_sum_sgd_kernel(dim, m):
     xs = ", ".join(f"X[ix, {q}]" for q in range(m))
     body += ["for j in range(B):", "    ix = IX[j, i]", f"    _s = sample_grad_s({ys}, {xs})"]
     body += [f"    _g{i} += _s[{i}]" for i in d]
-    body += [f"_d{i} = -ak * (_g{i} / B) + bk * 0.0" for i in d]
+    body += [f"_d{i} = -ak * (_g{i} / B)" for i in d]
     body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
     body += [f"_v{i}[i] = _u{i}" for i in d]
     body += [f"_x{i} = _w{i}[i] + _u{i}" for i in d]
     body += ["ok = " + " & ".join(f"(abs(_x{i}) <= bound)" for i in d), "bad += not ok"]
     body += [f"_w{i}[i] = _x{i} if ok else np.nan" for i in d]
     src += _lines(4, *body)
-    src += _lines(3, "if bad > dead:")
-    src += _lines(4, "for i in range(nc):")
-    src += _lines(5, "if dv[i] < 0 and _w0[i] != _w0[i]:")
-    src += _lines(6, "dv[i] = k + 1", "dead += 1")
-    return src
+    return src + _record_divergence("nc")

@@ -196,6 +196,27 @@ class Loss:
                 raise NonFiniteError(f"time-dependent parameter {s.name}(t={t}) = {v} is not finite")
         return values
 
+    def parameter_table(self, times) -> np.ndarray:
+        """Values of the time-dependent parameters at many times, shape ``(len(times), n_params)``.
+
+        Each callable is evaluated once on the whole array of times when it
+        vectorises (``lambda t: 0.1 * np.sin(t)``), else time by time.
+        """
+        times = np.asarray(times, dtype=float)
+        columns = []
+        for s in self.time_parameters:
+            f = self.parameters[s.name]
+            try:
+                col = np.broadcast_to(np.asarray(f(times), dtype=float), times.shape)
+            except (TypeError, ValueError):
+                col = np.array([float(f(t)) for t in times])
+            bad = ~np.isfinite(col)
+            if bad.any():
+                t = times[np.argmax(bad)]
+                raise NonFiniteError(f"time-dependent parameter {s.name}(t={t}) = {col[np.argmax(bad)]} is not finite")
+            columns.append(col)
+        return np.stack(columns, axis=1) if columns else np.zeros((times.size, 0))
+
     def _call(self, kernel, W, shape, t, *directions):
         arrays = [check_points(W, self.dim, self.names)]
         arrays += [check_points(D, self.dim, self.names, what="direction") for D in directions]
