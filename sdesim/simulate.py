@@ -155,9 +155,12 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     ok = np.isfinite(w).all(axis=2)
     values = np.full(w.shape[:2], np.nan)
     times = record * dt
-    for i, t in enumerate(times):
-        if ok[i].any():
-            values[i, ok[i]] = _loss_value(loss, w[i, ok[i]], t)
+    if getattr(loss, "time_parameters", ()):
+        for i, t in enumerate(times):                      # the loss changes with t
+            if ok[i].any():
+                values[i, ok[i]] = loss.value(w[i, ok[i]], t)
+    elif ok.any():
+        values[ok] = loss.value(w[ok])                      # one call for every record
     metadata = {"label": dynamic.label, "dynamic": dynamic.describe(), "loss": repr(loss),
                 "variables": list(names), "n_particles": n_particles, "n_steps": n_steps,
                 "dt": dt, "record_every": int(record_every), "backend": backend, "seed": int(seed),
@@ -167,11 +170,6 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
                 else "per-particle"}
     return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
                   reduced={r.name: r.result() for r in reducers})
-
-
-def _loss_value(loss, W, t):
-    from sdesim.dynamics.noise import loss_kind
-    return loss.value(W, t) if loss_kind(loss) == "symbolic" else loss.value(W)
 
 
 def report_divergence(problem, diverged_at, on_divergence):

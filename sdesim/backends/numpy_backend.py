@@ -11,7 +11,6 @@ from sdesim import integrators
 from sdesim.backends import rng
 from sdesim.backends.common import BoundSDE, n_pairs, sampling_key
 from sdesim.dynamics import GD, SGD, SGDDiffusion
-from sdesim.dynamics.flows import gradient, hessian
 from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
 
 name = "numpy"
@@ -60,7 +59,7 @@ def stochastic_gradient(problem, state, W, k, t, alive):
     """:math:`g_B(w)` for the alive particles at step ``k``."""
     dyn, loss = problem.dynamic, problem.loss
     if isinstance(dyn, GD):
-        return gradient(loss, W, t)
+        return loss.grad(W, t)
     if problem.kind == "finite_sum":
         return loss.minibatch_grad(W, minibatch_indices(problem, state, k)[alive])
     G = constant_factor(loss, dyn.noise_covariance, dyn.noise_factor)
@@ -68,13 +67,13 @@ def stochastic_gradient(problem, state, W, k, t, alive):
         G = psd_factor(per_sample_covariance(loss, W, t, dyn.noise_covariance, dyn.noise_factor))
     Z = gaussians(problem.seed, k, problem.n_particles, G.shape[-1])[alive]
     noise = Z @ G.T if G.ndim == 2 else np.einsum("nij,nj->ni", G, Z)
-    return gradient(loss, W, t) + noise / np.sqrt(dyn.batch_size)
+    return loss.grad(W, t) + noise / np.sqrt(dyn.batch_size)
 
 
 def nudge(problem, W, g, t):
     """Scale the step along the top ``nudge_k`` Hessian eigendirections by ``nudge_factor``."""
     dyn = problem.dynamic
-    _, U = np.linalg.eigh(hessian(problem.loss, W, t))
+    _, U = np.linalg.eigh(problem.loss.hessian(W, t))
     top = U[..., -dyn.nudge_k:]
     along = np.einsum("nik,ni->nk", top, g)
     return g - (1.0 - dyn.nudge_factor) * np.einsum("nik,nk->ni", top, along)

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
-from sdesim.dynamics.flows import gradient, hessian
 from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
 from sdesim.dynamics.schedules import Schedule
 
@@ -65,9 +64,9 @@ class SGDDiffusion(Dynamic, WithLearningRate):
 
     def drift(self, loss, W, t=0.0):
         r"""Drift :math:`b(w, t)`, shape ``(..., dim)``."""
-        g = gradient(loss, W, t)
+        g = loss.grad(W, t)
         if self.modified:
-            g = g + 0.5 * self.lr_at(t) * np.einsum("...ij,...j->...i", hessian(loss, W, t), g)
+            g = g + 0.5 * self.lr_at(t) * np.einsum("...ij,...j->...i", loss.hessian(W, t), g)
         return -g
 
     def noise_factor_at(self, loss, W, t=0.0):

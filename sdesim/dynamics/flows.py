@@ -23,16 +23,6 @@ from sdesim.dynamics.base import Dynamic, check_positive
 from sdesim.dynamics.noise import loss_kind
 
 
-def gradient(loss, W, t=0.0):
-    r""":math:`\nabla C(w)` for any loss kind; time-dependent parameters of a ``Loss`` at ``t``."""
-    return loss.grad(W, t) if loss_kind(loss) == "symbolic" else loss.grad(W)
-
-
-def hessian(loss, W, t=0.0):
-    r""":math:`\nabla^2 C(w)` for any loss kind."""
-    return loss.hessian(W, t) if loss_kind(loss) == "symbolic" else loss.hessian(W)
-
-
 @lru_cache(maxsize=32)
 def symbolic_loss(loss):
     """A symbolic ``Loss`` for ``loss`` (a ``FiniteSumLoss`` through its data moments)."""
@@ -56,7 +46,7 @@ class GradientFlow(Dynamic):
     continuous = True
 
     def drift(self, loss, W, t=0.0):
-        return -gradient(loss, W, t)
+        return -loss.grad(W, t)
 
     @property
     def label(self):

@@ -68,7 +68,7 @@ def per_sample_covariance(loss, W, t=0.0, noise_covariance=None, noise_factor=No
     if kind == "finite_sum":
         return loss.noise_covariance(W)
     if isinstance(noise_covariance, str):
-        H = loss.hessian(W, t) if kind == "symbolic" else loss.hessian(W)
+        H = loss.hessian(W, t)
         mu, U = np.linalg.eigh(H)
         return (U * np.maximum(mu, 0.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
     G = constant_factor(loss, noise_covariance, noise_factor)
