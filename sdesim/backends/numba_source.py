@@ -328,7 +328,7 @@ def finite_sum_sgd_kernel(dim, m):
     src += _lines(4, "for i in range(nc):")
     src += _lines(5, *[f"R[ri, lo + i, {i}] = _w{i}[i]" for i in d])
     src += _lines(4, "ri += 1")
-    src += _lines(3, "ak = a[k - k0]", "bk = b[k - k0]")
+    src += _lines(3, "ak = a[k - k0]")
     src += _lines(3, "for j in range(B):", "    for i in range(nc):")
     src += _lines(5, "IX[j, i] = min(int(uniform(key, lo + i, k * B + j) * n), n - 1)")
     src += _lines(3, "bad = 0", "for i in range(nc):")
