@@ -1,4 +1,4 @@
-"""Throughput of the counter-based normals (``sdesim.backends.rng``) in normals/s.
+"""Throughput of the counter-based normals (``sdesim.rng``) in normals/s.
 
 Variants: (a) ``numpy.random.default_rng().standard_normal``, (b) the NumPy
 Philox/Box-Muller (``rng.normals``), (c) a Numba ``parallel=True`` kernel in the
@@ -18,7 +18,7 @@ import time
 import numba
 import numpy as np
 
-from sdesim.backends import rng
+from sdesim import rng
 
 
 @numba.njit(parallel=True, cache=True)

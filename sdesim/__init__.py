@@ -8,8 +8,6 @@ Fokker-Planck density. Time is ``t = k * lr`` for every dynamic.
 Heavy submodules are imported lazily so ``import sdesim`` stays fast.
 """
 
-import sys
-import types
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -25,8 +23,8 @@ _LAZY = {
     "ModifiedFlow": "sdesim.dynamics",
     "SGDDiffusion": "sdesim.dynamics",
     "schedules": "sdesim.dynamics.schedules",
-    "simulate": "sdesim.simulate",
-    "compare": "sdesim.simulate",
+    "simulate": "sdesim.simulation",
+    "compare": "sdesim.simulation",
     "Result": "sdesim.result",
     "FokkerPlanck": "sdesim.fokker_planck",
     "Grid": "sdesim.fokker_planck",
@@ -37,23 +35,6 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-class _Package(types.ModuleType):
-    """The package module: ``simulate`` names the entry point, not its submodule.
-
-    Importing the submodule ``sdesim.simulate`` (e.g. ``from sdesim.simulate import
-    DivergenceWarning``) would otherwise bind the package attribute ``simulate`` to the
-    module and shadow the function for the rest of the session.
-    """
-
-    def __setattr__(self, name, value):
-        if name == "simulate" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name):

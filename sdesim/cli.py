@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sdesim.errors import ConfigError
+
 
 def _demo(args):
     from sdesim import demo
@@ -54,7 +56,7 @@ def _extract(args):
         path = Path(args.out or "models") / args.recipe
     else:
         if not (args.data and args.sizes and args.out):
-            raise ValueError("give --recipe NAME, or --data, --sizes and --out for a custom MLP")
+            raise ConfigError("give --recipe NAME, or --data, --sizes and --out for a custom MLP")
         sizes = [int(s) for s in args.sizes.split(",")]
         train_set, test_set = load(args.data)
         net = MLP(sizes, args.activation, args.loss, args.weight_decay)

@@ -1,16 +1,45 @@
-"""Errors raised for bad input and failed runs, each naming the problem."""
+"""Errors raised for bad input and failed runs, and warnings, each naming the problem.
+
+Every error sdesim raises on purpose derives from :class:`SdesimError` (and from
+the matching built-in, so ``except ValueError`` keeps working); every warning
+from :class:`SdesimWarning`.
+"""
 
 
 class SdesimError(Exception):
     """Base class of every error sdesim raises on purpose."""
 
 
+class ConfigError(SdesimError, ValueError):
+    """An option is invalid, or cannot be honoured by this loss, dynamic or backend."""
+
+
+class UnsupportedError(ConfigError):
+    """A valid combination that this backend or integrator does not run (the message says why)."""
+
+
+class BackendUnavailableError(SdesimError, ImportError):
+    """A backend's dependencies or device are missing (the message names what to install)."""
+
+
+class LossKindError(SdesimError, TypeError):
+    """An operation needs a kind of loss (finite sum, quadratic model, ...) it was not given."""
+
+
 class SymbolError(SdesimError, ValueError):
     """An expression uses a symbol that is neither a variable nor a bound parameter."""
 
 
+class ParseError(SdesimError, ValueError):
+    """A loss string cannot be parsed (the message names the offending token)."""
+
+
 class ShapeError(SdesimError, ValueError):
     """An array has the wrong shape (trailing dimension, data lengths, ...)."""
+
+
+class NonPSDError(ShapeError):
+    """A matrix that must be symmetric positive semi-definite is not (names its smallest eigenvalue)."""
 
 
 class NonFiniteError(SdesimError, FloatingPointError):
@@ -22,4 +51,12 @@ class DivergenceError(SdesimError, FloatingPointError):
 
 
 class FormatError(SdesimError, ValueError):
-    """A file has an unknown or unsupported format version."""
+    """A file is corrupted, truncated, foreign, or of an unsupported format version (names the path)."""
+
+
+class SdesimWarning(UserWarning):
+    """Base class of every warning sdesim issues."""
+
+
+class DivergenceWarning(SdesimWarning, RuntimeWarning):
+    """Some particles diverged (they are stopped and reported, never propagated as NaN)."""

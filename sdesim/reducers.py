@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sdesim.errors import ConfigError
+
 
 class Reducer(ABC):
     """Consumes recorded states ``w (R, N, dim)`` at times ``t (R,)``, segment by segment."""
@@ -63,6 +65,6 @@ class RunningMoments(Reducer):
 
     def result(self) -> dict:
         if self.count == 0:
-            raise ValueError(f"RunningMoments saw no records at t >= {self.burn_in}")
+            raise ConfigError(f"RunningMoments saw no records at t >= {self.burn_in}")
         return {"mean": self.mean, "covariance": self.m2 / max(self.count - 1, 1),
                 "count": np.array(self.count)}

@@ -1,4 +1,4 @@
-"""Counter-based RNG (``sdesim.backends.rng``): exactness, identity, statistics.
+"""Counter-based RNG (``sdesim.rng``): exactness, identity, statistics.
 
 Statistical tolerances are 5 standard errors of the named estimator at the
 stated sample count and fixed seeds; for N(0, 1) and n samples the standard
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sdesim.backends import rng
+from sdesim import rng
 
 U64 = np.uint64
 N_STREAMS, N_PER_STREAM = 1000, 1000  # 1e6 normals

@@ -14,7 +14,7 @@ import pytest
 
 import sdesim as sd
 from sdesim.errors import DivergenceError, FormatError, ShapeError
-from sdesim.simulate import DivergenceWarning
+from sdesim.errors import DivergenceWarning
 
 BACKENDS = ["numpy", "numba"]
 AGREE = 1e-12

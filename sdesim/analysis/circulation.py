@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = ["Circulation", "angular_velocity", "angular_velocity_density", "angular_velocity_theory",
            "stationary_current"]
@@ -65,13 +65,13 @@ def angular_velocity(result, dims=(0, 1), center=None, burn_in=0.0) -> Circulati
     if not (0 <= i < result.dim and 0 <= j < result.dim and i != j):
         raise ShapeError(f"dims must be two different axes in [0, {result.dim}), got {dims}")
     if not 0 <= burn_in < 1:
-        raise ValueError(f"burn_in must be a fraction in [0, 1), got {burn_in}")
+        raise ConfigError(f"burn_in must be a fraction in [0, 1), got {burn_in}")
     t = np.asarray(result.t)
     late = t >= t[0] + burn_in * (t[-1] - t[0])
     w = np.asarray(result.w)[late][:, ~result.diverged]
     t = t[late]
     if w.shape[0] < 2 or w.shape[1] < 2:
-        raise ValueError(f"need >= 2 late records and >= 2 surviving particles, got {w.shape[:2]}")
+        raise ConfigError(f"need >= 2 late records and >= 2 surviving particles, got {w.shape[:2]}")
     c = w.mean(axis=(0, 1)) if center is None else np.asarray(center, dtype=float)
     if c.shape != (result.dim,):
         raise ShapeError(f"center must have shape ({result.dim},), got {c.shape}")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 from sdesim.reducers import Reducer
 
 __all__ = [
@@ -88,10 +88,10 @@ class Basins:
             raise ShapeError(f"centers must have shape (K, dim), got {np.shape(self.centers)}")
         object.__setattr__(self, "centers", c)
         if self.method not in ("nearest", "gradient"):
-            raise ValueError(f"method must be 'nearest' or 'gradient', got {self.method!r}")
+            raise ConfigError(f"method must be 'nearest' or 'gradient', got {self.method!r}")
         if self.method == "gradient":
             if self.loss is None:
-                raise ValueError("method='gradient' needs the loss")
+                raise ConfigError("method='gradient' needs the loss")
             if self.loss.dim != c.shape[1]:
                 raise ShapeError(f"centers have dim {c.shape[1]}, the loss {self.loss.dim}")
             if self.lr is None:
@@ -232,7 +232,7 @@ class FirstPassage(Reducer):
 
     def result(self) -> dict:
         if self.t0 is None:
-            raise ValueError("FirstPassage saw no records")
+            raise ConfigError("FirstPassage saw no records")
         observed = ~np.isnan(self.times)
         return {"times": np.where(observed, self.times, self.t_last - self.t0), "observed": observed}
 
@@ -284,18 +284,18 @@ def mean_escape_time(times, observed=None, method="auto") -> EscapeEstimate:
         raise ShapeError(f"observed has shape {observed.shape}, times {times.shape}")
     n, k = times.size, int(observed.sum())
     if k == 0:
-        raise ValueError(f"none of the {n} particles escaped: run longer or raise the temperature")
+        raise ConfigError(f"none of the {n} particles escaped: run longer or raise the temperature")
     if method == "auto":
         method = "mean" if k == n else "exponential"
     if method == "mean":
         if k < n:
-            raise ValueError(f"{n - k} of {n} times are censored: use method='exponential'")
+            raise ConfigError(f"{n - k} of {n} times are censored: use method='exponential'")
         se = times.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf
         return EscapeEstimate(float(times.mean()), float(se), n, k, "mean")
     if method == "exponential":
         tau = times.sum() / k
         return EscapeEstimate(float(tau), float(tau / np.sqrt(k)), n, k, "exponential")
-    raise ValueError(f"method must be 'auto', 'mean' or 'exponential', got {method!r}")
+    raise ConfigError(f"method must be 'auto', 'mean' or 'exponential', got {method!r}")
 
 
 def kramers_time(loss, minimum, saddle, temperature) -> float:
@@ -318,13 +318,13 @@ def kramers_time(loss, minimum, saddle, temperature) -> float:
     a = np.asarray(getattr(minimum, "location", minimum), dtype=float).reshape(-1)
     b = np.asarray(getattr(saddle, "location", saddle), dtype=float).reshape(-1)
     if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise ConfigError(f"temperature must be positive, got {temperature}")
     ha = np.linalg.eigvalsh(np.asarray(loss.hessian(_points(a, loss.dim))))
     hb = np.linalg.eigvalsh(np.asarray(loss.hessian(_points(b, loss.dim))))
     if ha[0] <= 0:
-        raise ValueError(f"{a} is not a minimum: Hessian eigenvalues {ha}")
+        raise ConfigError(f"{a} is not a minimum: Hessian eigenvalues {ha}")
     if not (hb[0] < 0 and (hb.size == 1 or hb[1] > 0)):
-        raise ValueError(f"{b} is not an index-1 saddle: Hessian eigenvalues {hb}")
+        raise ConfigError(f"{b} is not an index-1 saddle: Hessian eigenvalues {hb}")
     barrier = float(loss.value(b) - loss.value(a))
     prefactor = 2 * np.pi / abs(hb[0]) * np.sqrt(abs(np.prod(hb)) / np.prod(ha))
     return float(prefactor * np.exp(barrier / temperature))
@@ -354,7 +354,7 @@ def fit_arrhenius(temperatures, times, times_se=None) -> ArrheniusFit:
     if T.size != tau.size or T.size < 2:
         raise ShapeError(f"need >= 2 temperatures and times of one length, got {T.size}, {tau.size}")
     if not (np.all(T > 0) and np.all(tau > 0) and np.isfinite(T).all() and np.isfinite(tau).all()):
-        raise ValueError("temperatures and times must be finite and positive")
+        raise ConfigError("temperatures and times must be finite and positive")
     x, y = 1.0 / T, np.log(tau)
     w = np.ones_like(x) if times_se is None else (tau / np.asarray(times_se, dtype=float).ravel()) ** 2
     xm, ym = np.average(x, weights=w), np.average(y, weights=w)
@@ -396,7 +396,7 @@ def mfpt_1d(loss, x0, x1, temperature, n=20_001, cutoff=40.0) -> float:
         raise ShapeError(f"mfpt_1d needs a 1D loss, got dim = {loss.dim}")
     T = float(temperature)
     if not T > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise ConfigError(f"temperature must be positive, got {temperature}")
     x0, x1 = float(x0), float(x1)
     if x0 == x1:
         return 0.0
@@ -409,7 +409,7 @@ def mfpt_1d(loss, x0, x1, temperature, n=20_001, cutoff=40.0) -> float:
         step *= 1.5
         far = x0 - sign * step
         if step > 1e6 * max(abs(x1 - x0), 1.0):
-            raise ValueError("the loss does not confine beyond x0: no reflecting end for the quadrature")
+            raise ConfigError("the loss does not confine beyond x0: no reflecting end for the quadrature")
     tail = np.linspace(far, x0, n)                       # reflecting end -> x0: inner integral only
     path = np.linspace(x0, x1, n)                        # x0 -> x1: both integrals
     z = np.concatenate([tail, path[1:]])

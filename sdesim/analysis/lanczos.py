@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, eigsh
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = ["lanczos"]
 
@@ -56,7 +56,7 @@ def lanczos(matvec, dim, k=1, which="LA", tol=1e-8, maxiter=None, ncv=None, seed
     if not 1 <= k <= dim:
         raise ShapeError(f"need 1 <= k <= dim, got k = {k}, dim = {dim}")
     if which not in ("LA", "LM", "SA"):
-        raise ValueError(f"which must be 'LA', 'LM' or 'SA', got {which!r}")
+        raise ConfigError(f"which must be 'LA', 'LM' or 'SA', got {which!r}")
     if k >= dim - 1:
         A = np.column_stack([matvec(e) for e in np.eye(dim)])
         vals, vecs = np.linalg.eigh(0.5 * (A + A.T))

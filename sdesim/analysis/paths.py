@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = [
     "Averaging",
@@ -92,7 +92,7 @@ def average(loss, W) -> Averaging:
         raise ShapeError(f"W must have shape (N, {loss.dim}), got {W.shape}")
     W = W[np.isfinite(W).all(axis=1)]
     if not len(W):
-        raise ValueError("no finite point to average")
+        raise ConfigError("no finite point to average")
     m = W.mean(axis=0)
     return Averaging(m, float(loss.value(m)), float(np.mean(loss.value(W))))
 
@@ -182,7 +182,7 @@ def nudged_elastic_band(loss, a, b, n_images=21, climbing=True, spring=None, tol
     a, b = _point("a", a, dim).reshape(dim), _point("b", b, dim).reshape(dim)
     n = int(n_images)
     if n < 3:
-        raise ValueError(f"n_images must be >= 3, got {n_images}")
+        raise ConfigError(f"n_images must be >= 3, got {n_images}")
     if initial is None:
         R = a + np.linspace(0, 1, n)[:, None] * (b - a)
     else:
@@ -192,7 +192,7 @@ def nudged_elastic_band(loss, a, b, n_images=21, climbing=True, spring=None, tol
         R[0], R[-1] = a, b
     length = np.linalg.norm(np.diff(R, axis=0), axis=1).sum()
     if length == 0:
-        raise ValueError("a and b coincide")
+        raise ConfigError("a and b coincide")
     if spring is None:
         spring = float(np.linalg.norm(loss.grad(R), axis=1).max()) / length
     if max_move is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = ["BasinFractions", "PhaseDiagram", "basin_fractions", "gibbs_basin_probabilities", "phase_diagram"]
 
@@ -99,11 +99,11 @@ def phase_diagram(loss, basins, settings, w0, n_particles, t_end, dynamic=_sgd, 
         Passed to :func:`sdesim.simulate` (``backend``, ``dt``, ...); only the final
         state is kept.
     """
-    from sdesim.simulate import simulate
+    from sdesim.simulation import simulate
 
     settings = [(float(lr), int(b)) for lr, b in settings]
     if not settings:
-        raise ValueError("settings is empty: give a list of (lr, batch_size)")
+        raise ConfigError("settings is empty: give a list of (lr, batch_size)")
     rows = []
     for lr, b in settings:
         res = simulate(loss, dynamic(lr, b), w0, n_particles=n_particles, t_end=t_end, seed=seed,
@@ -147,7 +147,7 @@ def gibbs_basin_probabilities(loss, basins, temperature, bounds, n=2001) -> np.n
     if len(bounds) != loss.dim:
         raise ShapeError(f"bounds needs {loss.dim} (low, high) pairs, got {len(bounds)}")
     if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise ConfigError(f"temperature must be positive, got {temperature}")
     axes = [lo + (np.arange(n) + 0.5) * (hi - lo) / n for lo, hi in bounds]
     W = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, loss.dim)
     c = np.asarray(loss.value(W))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = ["hessian_eigenvalues", "hvp_eigenvalues", "sharpness", "sharpness_along", "stability_threshold"]
 
@@ -28,7 +28,7 @@ def stability_threshold(lr) -> float | np.ndarray:
     """
     lr = np.asarray(lr, dtype=float)
     if np.any(~(lr > 0)):
-        raise ValueError(f"lr must be positive, got {lr}")
+        raise ConfigError(f"lr must be positive, got {lr}")
     return 2.0 / lr if lr.ndim else float(2.0 / lr)
 
 

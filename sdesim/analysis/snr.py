@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, LossKindError, ShapeError
 
 __all__ = ["gradient_noise_trace", "gradient_snr", "snr_along"]
 
@@ -37,7 +37,7 @@ def gradient_noise_trace(loss, W) -> np.ndarray:
     if hasattr(loss, "noise_trace"):
         return np.full(W.shape[:-1], loss.noise_trace)
     if not hasattr(loss, "per_sample_grad"):
-        raise TypeError(f"{type(loss).__name__} has no per-sample gradient noise: use a FiniteSumLoss "
+        raise LossKindError(f"{type(loss).__name__} has no per-sample gradient noise: use a FiniteSumLoss "
                         "or a QuadraticModel")
     return np.trace(loss.noise_covariance(W), axis1=-2, axis2=-1)
 
@@ -58,7 +58,7 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
     W = np.asarray(W, dtype=float)
     B = int(batch_size)
     if B < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if W.ndim == 0 or W.shape[-1] != loss.dim:
         raise ShapeError(f"W must have shape (..., {loss.dim}), got {W.shape}")
     out = np.full(W.shape[:-1], np.nan)
@@ -69,9 +69,9 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
     if not replacement:
         n = getattr(loss, "n_samples", None)
         if n is None:
-            raise TypeError("replacement=False needs a FiniteSumLoss (a number of samples)")
+            raise LossKindError("replacement=False needs a FiniteSumLoss (a number of samples)")
         if B > n:
-            raise ValueError(f"batch_size {B} exceeds the {n} samples")
+            raise ConfigError(f"batch_size {B} exceeds the {n} samples")
         noise = noise * (n - B) / max(n - 1, 1)
     g = np.asarray(loss.grad(W[ok]))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,5 +87,5 @@ def snr_along(result, loss, batch_size=None, replacement=True) -> np.ndarray:
     if batch_size is None:
         batch_size = (result.metadata.get("dynamic") or {}).get("batch_size")
         if batch_size is None:
-            raise ValueError("the result names no batch_size: pass batch_size=")
+            raise ConfigError("the result names no batch_size: pass batch_size=")
     return gradient_snr(loss, result.w, batch_size, replacement)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = [
     "StationaryStats",
@@ -81,18 +81,18 @@ def stationary_statistics(result, burn_in=0.5, batches=1) -> StationaryStats:
         Fewer than two groups or no record after the burn-in.
     """
     if not 0 <= burn_in < 1:
-        raise ValueError(f"burn_in must be a fraction in [0, 1), got {burn_in}")
+        raise ConfigError(f"burn_in must be a fraction in [0, 1), got {burn_in}")
     t = np.asarray(result.t)
     t_start = t[0] + burn_in * (t[-1] - t[0])
     w = np.asarray(result.w)[t >= t_start][:, ~result.diverged]
     batches = int(batches)
     if batches < 1 or w.shape[0] < batches:
-        raise ValueError(f"need 1 <= batches <= {w.shape[0]} late records, got batches = {batches}")
+        raise ConfigError(f"need 1 <= batches <= {w.shape[0]} late records, got batches = {batches}")
     n_rec = (w.shape[0] // batches) * batches
     w = w[-n_rec:].reshape(batches, n_rec // batches, *w.shape[1:])          # (b, r, N, dim)
     groups = batches * w.shape[2]
     if groups < 2:
-        raise ValueError("need at least two groups (particles x batches) for a standard error")
+        raise ConfigError("need at least two groups (particles x batches) for a standard error")
     mu = w.mean(axis=(0, 1, 2))
     d = w - mu
     means = w.mean(axis=1).reshape(groups, -1)
@@ -153,17 +153,17 @@ def lyapunov_covariance(H, S, lr, batch_size=1, kind="discrete") -> np.ndarray:
     S = _matrix("S", S, H.shape[0])
     lr, batch_size = float(lr), int(batch_size)
     if not lr > 0 or batch_size < 1:
-        raise ValueError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
+        raise ConfigError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
     drift = H + 0.5 * lr * H @ H if kind == "modified" else H
     eig = np.linalg.eigvals(drift).real
     if eig.min() <= 0:
-        raise ValueError(f"drift matrix has an eigenvalue {eig.min():.3g} <= 0: no stationary distribution")
+        raise ConfigError(f"drift matrix has an eigenvalue {eig.min():.3g} <= 0: no stationary distribution")
     if kind == "discrete":
         h_max = np.abs(np.linalg.eigvals(H)).max()
         if lr * h_max >= 2:
-            raise ValueError(f"lr * h_max = {lr * h_max:.4g} >= 2: SGD is linearly unstable "
+            raise ConfigError(f"lr * h_max = {lr * h_max:.4g} >= 2: SGD is linearly unstable "
                              f"(need lr < {2 / h_max:.4g})")
         A = np.eye(H.shape[0]) - lr * H
         P = solve_discrete_lyapunov(A, lr ** 2 / batch_size * S)
@@ -180,7 +180,7 @@ def stationary_variance_1d(h, s, lr, batch_size=1, kind="discrete"):
     """
     h, s, lr = (np.asarray(x, dtype=float) for x in (h, s, lr))
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
     factor = {"discrete": 2 - lr * h, "sde": 2.0, "modified": 2 + lr * h}[kind]
     with np.errstate(divide="ignore", invalid="ignore"):
         v = lr * s / (batch_size * h * factor)

@@ -1,7 +1,7 @@
 """What every backend shares: the bound problem, its state, and the random-stream layout.
 
 Random numbers are pure functions of ``(key, particle, counter)``
-(:mod:`sdesim.backends.rng`): at step ``k`` particle ``p`` uses the Gaussian
+(:mod:`sdesim.rng`): at step ``k`` particle ``p`` uses the Gaussian
 counters ``k * n_pairs + j`` (``j < n_pairs = ceil(r / 2)``, ``r`` noise
 columns) under ``seed``, and the minibatch counters under ``sampling_key(seed)``.
 Segmenting a run or changing the thread count never changes a number.

@@ -25,6 +25,7 @@ from sdesim.dynamics import GD, SGD, SGDDiffusion
 from sdesim.dynamics.noise import constant_factor, psd_factor
 from sdesim.integrators.ou_exact import ou_propagators
 from sdesim.losses.modified import LR
+from sdesim.errors import ConfigError
 
 name = "numba"
 CHUNK = 256
@@ -37,7 +38,7 @@ def _scheme(problem):
     try:
         return SCHEMES[problem.integrator]
     except KeyError:
-        raise ValueError(f"integrator {problem.integrator!r} does not run on a {problem.kind} loss: "
+        raise ConfigError(f"integrator {problem.integrator!r} does not run on a {problem.kind} loss: "
                          f"choose one of {sorted(k for k in SCHEMES if k)} or 'milstein' "
                          f"('exact_ou' needs a QuadraticModel)") from None
 
@@ -126,7 +127,7 @@ def _advance_symbolic(problem, state, k0, k1, record, R):
         else:
             noise = "identity" if np.array_equal(G, np.eye(loss.dim)) else "matrix"
     if scheme != "euler" and noise == "hessian":
-        raise ValueError(f"integrator {problem.integrator!r} needs additive noise; "
+        raise ConfigError(f"integrator {problem.integrator!r} needs additive noise; "
                          "this diffusion's noise depends on w (use 'euler_maruyama')")
     mu, look = _momentum(dyn)
     nudge = getattr(dyn, "nudge_k", 0)
@@ -307,7 +308,7 @@ def _advance_finite_sum(problem, state, k0, k1, record, R):
         else:
             anisotropic = True
             if heun:
-                raise ValueError(f"integrator {problem.integrator!r} needs additive noise; "
+                raise ConfigError(f"integrator {problem.integrator!r} needs additive noise; "
                                  "anisotropic finite-sum noise depends on w (use 'euler_maruyama')")
     mu, look = _momentum(dyn)
     n = loss.n_samples

@@ -21,7 +21,7 @@ backend chooses).
 import numpy as np
 from numba import njit, prange
 
-from sdesim.backends.rng import normal_pair, three_point
+from sdesim.rng import normal_pair, three_point
 
 
 @njit(cache=True, parallel=True)

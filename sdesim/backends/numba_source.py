@@ -4,7 +4,7 @@ Every kernel has the same shape: ``prange`` over chunks of particles, the time
 loop inside, then the particle loop, with the state in registers (scalar
 locals ``_x0, _x1, ...``) and the drift inlined from the loss expression. State
 arrays are structure-of-arrays, ``W[dim, N]``, so the inner particle loop reads
-contiguous memory. Random numbers come from :mod:`sdesim.backends.rng` with the
+contiguous memory. Random numbers come from :mod:`sdesim.rng` with the
 counter layout of :mod:`sdesim.backends.common`, so the kernels reproduce the
 NumPy reference backend number for number.
 
@@ -23,14 +23,14 @@ from __future__ import annotations
 import sympy
 
 from sdesim import codegen
-from sdesim.backends import rng
+from sdesim import rng
 
 HEADER = f"""\
-# sdesim.backends.rng VERSION {rng.VERSION}: part of the cache key of every generated kernel
+# sdesim.rng VERSION {rng.VERSION}: part of the cache key of every generated kernel
 import math
 import numpy as np
 from numba import njit, prange
-from sdesim.backends.rng import normal_pair, three_point, uniform
+from sdesim.rng import normal_pair, three_point, uniform
 """
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim import integrators
-from sdesim.backends import rng
+from sdesim import rng
 from sdesim.backends.common import BoundSDE, n_pairs, sampling_key
 from sdesim.dynamics import GD, SGD, SGDDiffusion
 from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
+from sdesim.errors import ConfigError
 
 name = "numpy"
 
@@ -107,7 +108,7 @@ def advance(problem, state, k0, k1, record):
         sde = BoundSDE(problem.loss, dyn)
         integ = integrators.get(problem.integrator or "euler_maruyama")
         if integ.needs_additive and not sde.additive:
-            raise ValueError(f"integrator {integ.name!r} needs additive noise; "
+            raise ConfigError(f"integrator {integ.name!r} needs additive noise; "
                              f"this diffusion's noise depends on w (use 'euler_maruyama' or 'milstein')")
         # an exact OU transition spreads the noise over every direction H mixes it into
         r = problem.dim if integ.name == "exact_ou" else sde.n_noise

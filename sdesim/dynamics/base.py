@@ -12,6 +12,7 @@ from abc import ABC
 import numpy as np
 
 from sdesim.dynamics.schedules import multiplier
+from sdesim.errors import ConfigError
 
 
 class Dynamic(ABC):
@@ -56,6 +57,6 @@ class WithLearningRate:
 
 def check_positive(name, value, integer=False):
     if integer and (int(value) != value):
-        raise ValueError(f"{name} must be an integer, got {value}")
+        raise ConfigError(f"{name} must be an integer, got {value}")
     if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be positive and finite, got {value}")
+        raise ConfigError(f"{name} must be positive and finite, got {value}")

@@ -25,6 +25,7 @@ import numpy as np
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
 from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
 from sdesim.dynamics.schedules import Schedule
+from sdesim.errors import ConfigError
 
 NOISES = ("isotropic", "anisotropic", "lowrank")
 
@@ -50,9 +51,9 @@ class SGDDiffusion(Dynamic, WithLearningRate):
         check_positive("batch_size", self.batch_size, integer=True)
         check_positive("noise_scale", self.noise_scale)
         if self.noise not in NOISES:
-            raise ValueError(f"noise must be one of {NOISES}, got {self.noise!r}")
+            raise ConfigError(f"noise must be one of {NOISES}, got {self.noise!r}")
         if self.noise == "lowrank" and not self.rank:
-            raise ValueError("noise='lowrank' needs rank=k")
+            raise ConfigError("noise='lowrank' needs rank=k")
 
     @property
     def label(self):

@@ -27,6 +27,7 @@ from typing import Any
 
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
 from sdesim.dynamics.schedules import Schedule
+from sdesim.errors import ConfigError
 
 SAMPLINGS = ("replacement", "shuffle", "fixed")
 
@@ -65,13 +66,13 @@ class SGD(Dynamic, WithLearningRate):
         check_positive("lr", self.lr)
         check_positive("batch_size", self.batch_size, integer=True)
         if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+            raise ConfigError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum}")
+            raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}")
         if self.nesterov and self.momentum == 0.0:
-            raise ValueError("nesterov=True needs momentum > 0")
+            raise ConfigError("nesterov=True needs momentum > 0")
         if self.nudge_k < 0 or self.nudge_factor < 0:
-            raise ValueError("nudge_k and nudge_factor must be non-negative")
+            raise ConfigError("nudge_k and nudge_factor must be non-negative")
 
     @property
     def label(self):

@@ -21,6 +21,7 @@ import numpy as np
 
 from sdesim.dynamics.base import Dynamic, check_positive
 from sdesim.dynamics.noise import loss_kind
+from sdesim.errors import ConfigError, LossKindError
 
 
 @lru_cache(maxsize=32)
@@ -67,17 +68,17 @@ class ModifiedFlow(Dynamic):
     def __post_init__(self):
         check_positive("lr", self.lr)
         if int(self.order) != self.order or self.order < 0:
-            raise ValueError(f"order must be a non-negative integer, got {self.order}")
+            raise ConfigError(f"order must be a non-negative integer, got {self.order}")
         if self.kind not in ("gd", "sgd"):
-            raise ValueError(f"kind must be 'gd' or 'sgd', got {self.kind!r}")
+            raise ConfigError(f"kind must be 'gd' or 'sgd', got {self.kind!r}")
         if self.kind == "sgd" and (self.batch_size is None or self.order != 1):
-            raise ValueError("kind='sgd' needs batch_size and order=1 (Smith et al.'s modified loss)")
+            raise ConfigError("kind='sgd' needs batch_size and order=1 (Smith et al.'s modified loss)")
 
     def drift(self, loss, W, t=0.0):
         kind = loss_kind(loss)
         if self.kind == "sgd":
             if kind != "finite_sum":
-                raise TypeError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss (its minibatches)")
+                raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss (its minibatches)")
             return -_sgd_loss(loss, self.lr, self.batch_size).grad(W, t)
         if kind == "quadratic":
             d = np.asarray(W, dtype=float) - loss.w_star

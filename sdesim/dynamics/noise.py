@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 
 def loss_kind(loss) -> str:
@@ -31,16 +31,16 @@ def loss_kind(loss) -> str:
 def check_noise_spec(dim: int, noise_covariance, noise_factor):
     """Validate a user-given noise covariance (matrix or ``"hessian"``) or factor."""
     if noise_covariance is not None and noise_factor is not None:
-        raise ValueError("give either noise_covariance or noise_factor, not both")
+        raise ConfigError("give either noise_covariance or noise_factor, not both")
     if isinstance(noise_covariance, str):
         if noise_covariance != "hessian":
-            raise ValueError(f"noise_covariance must be a matrix or 'hessian', got {noise_covariance!r}")
+            raise ConfigError(f"noise_covariance must be a matrix or 'hessian', got {noise_covariance!r}")
     elif noise_covariance is not None:
         S = np.asarray(noise_covariance, dtype=float)
         if S.shape != (dim, dim):
             raise ShapeError(f"noise_covariance must have shape ({dim}, {dim}), got {S.shape}")
         if not np.allclose(S, S.T) or np.linalg.eigvalsh(S).min() < -1e-12 * max(1.0, abs(S).max()):
-            raise ValueError("noise_covariance must be symmetric positive semi-definite")
+            raise ConfigError("noise_covariance must be symmetric positive semi-definite")
     if noise_factor is not None:
         F = np.asarray(noise_factor, dtype=float)
         if F.ndim != 2 or F.shape[0] != dim:

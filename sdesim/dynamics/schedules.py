@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdesim.errors import ConfigError
+
 
 class Schedule(ABC):
     """A learning-rate multiplier ``s(t)``; call it on a float or an array of times."""
@@ -39,7 +41,7 @@ class Step(Schedule):
 
     def __post_init__(self):
         if self.every <= 0:
-            raise ValueError(f"Step.every must be positive, got {self.every}")
+            raise ConfigError(f"Step.every must be positive, got {self.every}")
 
     def __call__(self, t):
         return self.factor ** np.floor(np.asarray(t, dtype=float) / self.every)

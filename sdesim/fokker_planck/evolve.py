@@ -10,6 +10,8 @@ import scipy.sparse as sp
 from .linsolve import factorize
 from .split import SplitStepper
 
+from sdesim.errors import ConfigError
+
 METHODS = ("backward-euler", "tr-bdf2", "split")
 _GAMMA = 2.0 - np.sqrt(2.0)
 
@@ -48,13 +50,13 @@ def record_steps(record, n_steps, dt):
     if np.ndim(record) == 0:
         k = int(record)
         if k < 1:
-            raise ValueError(f"record must be a positive step count; got {record}")
+            raise ConfigError(f"record must be a positive step count; got {record}")
         return np.unique(np.r_[np.arange(0, n_steps + 1, k), n_steps])
     times = np.asarray(record, dtype=float)
     steps = np.rint(times / dt).astype(int)
     if np.any(np.abs(steps * dt - times) > 1e-9 * max(1.0, n_steps * dt)) or np.any(steps < 0) \
             or np.any(steps > n_steps):
-        raise ValueError("record times must be multiples of dt within [0, t_end]")
+        raise ConfigError("record times must be multiples of dt within [0, t_end]")
     return np.unique(steps)
 
 
@@ -76,9 +78,9 @@ def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
     ``split``: backward Euler per lattice direction (`split.SplitStepper`).
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+        raise ConfigError(f"method must be one of {METHODS}; got {method!r}")
     if not (t_end > 0 and dt > 0):
-        raise ValueError(f"need t_end > 0 and dt > 0; got t_end={t_end}, dt={dt}")
+        raise ConfigError(f"need t_end > 0 and dt > 0; got t_end={t_end}, dt={dt}")
     n_steps = max(1, int(np.ceil(t_end / dt - 1e-9)))
     dt = t_end / n_steps
     keep = record_steps(record, n_steps, dt)

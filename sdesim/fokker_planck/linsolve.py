@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.linalg import lapack
 
-from sdesim.errors import SdesimError
+from sdesim.errors import ConfigError, SdesimError
 
 DIRECT_MAX_CELLS = 500_000
 DIRECT_MAX_CELLS_3D = 2_000
@@ -30,7 +30,7 @@ class SolverError(SdesimError, RuntimeError):
 
 def choose(method, n, dim):
     if method not in METHODS:
-        raise ValueError(f"solver must be one of {METHODS}; got {method!r}")
+        raise ConfigError(f"solver must be one of {METHODS}; got {method!r}")
     if method != "auto":
         return method
     return "direct" if n <= (DIRECT_MAX_CELLS if dim < 3 else DIRECT_MAX_CELLS_3D) else "iterative"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, LossKindError, ShapeError
 
 from . import observables
 from .balance import closed_form_steady_state
@@ -60,7 +60,7 @@ class FokkerPlanck:
     def __init__(self, loss, temperature=None, *, grid, diffusion=None, drift=None,
                  noise_schedule=None, solver="auto", tol=1e-10):
         if (temperature is None) == (diffusion is None):
-            raise ValueError("give exactly one of temperature= and diffusion=")
+            raise ConfigError("give exactly one of temperature= and diffusion=")
         if getattr(loss, "dim", grid.dim) != grid.dim:
             raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
         self.loss, self.grid = loss, grid
@@ -70,7 +70,7 @@ class FokkerPlanck:
         self.potential = np.asarray(loss.value(X), dtype=float)
         if temperature is not None:
             if not temperature > 0:
-                raise ValueError(f"temperature must be positive; got {temperature}")
+                raise ConfigError(f"temperature must be positive; got {temperature}")
             D = float(temperature) * np.eye(grid.dim)
         elif callable(diffusion):
             D = check_tensor(diffusion(X), grid.dim, where=X)
@@ -101,7 +101,7 @@ class FokkerPlanck:
         depend on ``lr`` in the time ``t = k * lr``).
         """
         if not (callable(getattr(dynamics, "drift", None)) and callable(getattr(dynamics, "diffusion", None))):
-            raise TypeError("from_dynamics needs a continuous dynamic with drift(loss, W, t) and "
+            raise LossKindError("from_dynamics needs a continuous dynamic with drift(loss, W, t) and "
                             f"diffusion(loss, W, t), e.g. SGDDiffusion; got {type(dynamics).__name__}")
         if getattr(dynamics, "schedule", None) is not None:
             T0 = dynamics.temperature(0.0)
@@ -150,7 +150,7 @@ class FokkerPlanck:
                 potential = self.potential / (self.diffusion[0, 0] * s0)
             rho = closed_form_steady_state(self.operator, s0, potential)
             if rho is None and closed_form:
-                raise ValueError("the discrete rates are not in detailed balance (the closed-form "
+                raise ConfigError("the discrete rates are not in detailed balance (the closed-form "
                                  "candidate fails the residual check): use closed_form=None or False")
         if rho is None:
             rho = self._solve_steady_state()
@@ -224,7 +224,7 @@ class FokkerPlanck:
         if mask.shape != self.grid.shape:
             raise ShapeError(f"target has shape {mask.shape}, the grid {self.grid.shape}")
         if not mask.any():
-            raise ValueError("the target region contains no grid cell")
+            raise ConfigError("the target region contains no grid cell")
         free = ~mask.ravel()
         A = (-self.matrix().T).tocsr()[free][:, free]
         tau = np.zeros(self.grid.size)
@@ -255,7 +255,7 @@ class FokkerPlanck:
     def free_energy(self, rho):
         """``F = E[C] - T H(rho)`` (isotropic noise only; ``T`` at ``t = 0``)."""
         if self.temperature is None:
-            raise ValueError("the free energy E[C] - T H needs isotropic noise D = T I; "
+            raise ConfigError("the free energy E[C] - T H needs isotropic noise D = T I; "
                              "use kl(rho, steady_state()) for anisotropic D")
         return observables.free_energy(self.grid, rho, self.potential,
                                        self.temperature * self._scale(0.0))

@@ -11,6 +11,8 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
+from sdesim.errors import ConfigError
+
 _MODULES = (
     "lenses",
     "three_factors",
@@ -47,9 +49,9 @@ def generate(out_dir="docs/gallery", names=None, scale=1.0, verbose=False) -> di
     names = list(FIGURES) if not names else list(names)
     unknown = [n for n in names if n not in FIGURES]
     if unknown:
-        raise ValueError(f"unknown gallery figure(s) {unknown}; known: {', '.join(FIGURES)}")
+        raise ConfigError(f"unknown gallery figure(s) {unknown}; known: {', '.join(FIGURES)}")
     if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise ConfigError(f"scale must be positive, got {scale}")
     out = {}
     for name in names:
         start = time.perf_counter()

@@ -7,6 +7,7 @@ from sdesim.integrators.heun import StochasticHeun
 from sdesim.integrators.milstein import Milstein
 from sdesim.integrators.ou_exact import ExactOU
 from sdesim.integrators.weak2 import WeakOrder2
+from sdesim.errors import ConfigError
 
 INTEGRATORS = {cls.name: cls for cls in (EulerMaruyama, StochasticHeun, WeakOrder2, Milstein, ExactOU)}
 
@@ -18,7 +19,7 @@ def get(name) -> Integrator:
     try:
         return INTEGRATORS[name]()
     except KeyError:
-        raise ValueError(f"unknown integrator {name!r}; choose one of {sorted(INTEGRATORS)}") from None
+        raise ConfigError(f"unknown integrator {name!r}; choose one of {sorted(INTEGRATORS)}") from None
 
 
 __all__ = ["Integrator", "Dopri5", "EulerMaruyama", "StochasticHeun", "WeakOrder2", "Milstein",

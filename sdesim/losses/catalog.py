@@ -25,6 +25,8 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from sdesim.errors import ConfigError
+
 __all__ = ["CriticalPoint", "Landscape", "MinimaManifold", "names", "get", "double_well",
            "double_well_1d", "tilted_double_well_1d", "double_well_2d", "tilted_double_well_2d",
            "muller_brown", "rosenbrock", "himmelblau", "six_hump_camel", "styblinski_tang",
@@ -271,7 +273,7 @@ def double_well(dim: int = 2) -> Landscape:
         return double_well_1d()
     if dim == 2:
         return double_well_2d()
-    raise ValueError(f"double_well has dim 1 or 2, got {dim}")
+    raise ConfigError(f"double_well has dim 1 or 2, got {dim}")
 
 
 # -- chemistry and optimisation test functions ------------------------------------------------------
@@ -309,7 +311,7 @@ def muller_brown() -> Landscape:
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
     """``C = (a - x)^2 + b (y - x^2)^2``: one minimum at ``(a, a^2)`` at the end of a curved narrow valley (``b > 0``)."""
     if b <= 0:
-        raise ValueError(f"rosenbrock needs b > 0, got b={b}")
+        raise ConfigError(f"rosenbrock needs b > 0, got b={b}")
     cps = _points([((a, a * a), 0.0, 0, "minimum")])
     return Landscape("rosenbrock", _loss("(a - x)**2 + b*(y - x**2)**2", ("x", "y"), a=a, b=b), cps,
                      ((a - 2.5, a + 1.5), (min(-1.0, a * a - 2.0), a * a + 2.0)),
@@ -426,7 +428,7 @@ def factorisation(a: float = 1.0) -> Landscape:
     minima (``degenerate=True``) are representatives at ``s = +-sqrt|a|, +-2 sqrt|a|, +-sqrt|a|/2``.
     """
     if a <= 0:
-        raise ValueError(f"factorisation needs a > 0, got a={a}")
+        raise ConfigError(f"factorisation needs a > 0, got a={a}")
     r = np.sqrt(a)
     cps = [CriticalPoint(_fact_point(s, a), 0.0, 0, f"minimum s={s:.4g}", degenerate=True)
            for s in (r, -r, 2 * r, -2 * r, r / 2, -r / 2)]
@@ -452,7 +454,7 @@ def sharp_flat(sharp: float = 16.0, flat: float = 2.0) -> Landscape:
     and ``x = +1`` (``C'' = flat``), both with ``C = 0``; one barrier in between.
     """
     if not (sharp > 0 and flat > 0):
-        raise ValueError(f"sharp_flat needs positive curvatures, got sharp={sharp}, flat={flat}")
+        raise ConfigError(f"sharp_flat needs positive curvatures, got sharp={sharp}, flat={flat}")
     c0, c1 = (sharp + flat) / 32.0, (flat - sharp) / 16.0
     # C' = (x^2 - 1) [4 x g + (x^2 - 1) g'] = (x^2 - 1) (6 c0 x^3 + 5 c1 x^2 + 2 c0 x - c1)
     rows = [((-1.0,), 0.0, 0, "sharp minimum"), ((1.0,), 0.0, 0, "flat minimum")]
@@ -518,7 +520,7 @@ def logistic_regression(n: int = 64, d: int = 2, seed: int = 0, l2: float = 0.01
     from sdesim.losses.finite_sum import FiniteSumLoss
 
     if l2 <= 0:
-        raise ValueError(f"logistic_regression needs l2 > 0 for a minimiser to exist, got l2={l2}")
+        raise ConfigError(f"logistic_regression needs l2 > 0 for a minimiser to exist, got l2={l2}")
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))
     w_true = 2.0 * rng.normal(size=d)

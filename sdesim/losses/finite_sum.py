@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 
 from sdesim import codegen
-from sdesim.errors import NonFiniteError, ShapeError, SymbolError
+from sdesim.errors import ConfigError, NonFiniteError, ShapeError, SymbolError
 from sdesim.losses.parsing import parse, symbol
 from sdesim.losses.symbolic import Loss, check_points
 
@@ -297,7 +297,7 @@ class FiniteSumLoss:
                 total += coeff * sympy.Float(moment)
             return total
         if X.shape[0] > 2000:
-            raise ValueError(f"the per-sample loss is not polynomial in the data, and a symbolic sum "
+            raise ConfigError(f"the per-sample loss is not polynomial in the data, and a symbolic sum "
                              f"over {X.shape[0]} samples is too large (at most 2000)")
         terms = [self.expr.xreplace(dict(zip(self.data_symbols, map(sympy.Float, row)))) for row in X]
         return sympy.Add(*terms) / X.shape[0]

@@ -23,6 +23,7 @@ import sympy
 
 from sdesim import codegen
 from sdesim.losses.symbolic import check_points
+from sdesim.errors import ConfigError
 
 LR = sympy.Symbol("_lr", real=True)
 
@@ -74,7 +75,7 @@ class ModifiedField:
 
     def __init__(self, loss, lr: float, order: int):
         if int(order) != order or order < 0:
-            raise ValueError(f"order must be a non-negative integer, got {order}")
+            raise ConfigError(f"order must be a non-negative integer, got {order}")
         self.loss = loss
         self.lr = float(lr)
         self.order = int(order)

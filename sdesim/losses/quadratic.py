@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import FormatError, NonFiniteError, ShapeError
+from sdesim.errors import ConfigError, FormatError, NonFiniteError, ShapeError
 
 FORMAT = "sdesim.QuadraticModel"
 FORMAT_VERSION = 1
@@ -39,7 +39,7 @@ def _symmetric(name, mat, dim):
         raise ShapeError(f"{name} must have shape ({dim}, {dim}), got {mat.shape}")
     scale = max(float(np.abs(mat).max()), 1.0)
     if not np.allclose(mat, mat.T, rtol=0.0, atol=1e-10 * scale):
-        raise ValueError(f"{name} is not symmetric (max |M - M^T| = {np.abs(mat - mat.T).max():.3g})")
+        raise ConfigError(f"{name} is not symmetric (max |M - M^T| = {np.abs(mat - mat.T).max():.3g})")
     return 0.5 * (mat + mat.T)
 
 
@@ -109,7 +109,7 @@ class QuadraticModel:
         try:
             json.dumps(self._metadata)
         except TypeError as exc:
-            raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
+            raise ConfigError(f"metadata must be JSON-serialisable: {exc}") from None
 
     # -- construction ---------------------------------------------------------------
 
@@ -135,7 +135,7 @@ class QuadraticModel:
                                  f"dim >= {lam.shape[0]}, got {vec.shape}")
             err = np.abs(vec.T @ vec - np.eye(vec.shape[1])).max(initial=0.0)
             if err > 1e-8:
-                raise ValueError(f"hessian_eigenvectors are not orthonormal (max |V^T V - I| = {err:.3g})")
+                raise ConfigError(f"hessian_eigenvectors are not orthonormal (max |V^T V - I| = {err:.3g})")
             rest = float(rest)
             if not np.isfinite(rest):
                 raise NonFiniteError("hessian_rest is not finite")
@@ -155,7 +155,7 @@ class QuadraticModel:
             s = _symmetric("noise_covariance", _array("noise_covariance", cov, 2), dim)
             ev = np.linalg.eigvalsh(s)
             if ev[0] < -1e-10 * max(ev[-1], 1.0):
-                raise ValueError(f"noise_covariance is not positive semi-definite (smallest eigenvalue {ev[0]:.3g})")
+                raise ConfigError(f"noise_covariance is not positive semi-definite (smallest eigenvalue {ev[0]:.3g})")
             self._dense_s = s
             return
         if factor is not None:
@@ -169,7 +169,7 @@ class QuadraticModel:
             if d.shape != (dim,):
                 raise ShapeError(f"noise_diagonal must have shape ({dim},), got {d.shape}")
             if np.any(d < 0):
-                raise ValueError(f"noise_diagonal must be non-negative (min {d.min():.3g})")
+                raise ConfigError(f"noise_diagonal must be non-negative (min {d.min():.3g})")
             self._diag = d
             d.setflags(write=False)
         if factor is None and diag is None:
@@ -348,20 +348,20 @@ class QuadraticModel:
 
         lr, batch_size = float(lr), int(batch_size)
         if lr <= 0 or batch_size < 1:
-            raise ValueError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
+            raise ConfigError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
         h = self.H
         eig = np.linalg.eigvalsh(h)
         if eig[0] <= 0:
-            raise ValueError(f"H has eigenvalue {eig[0]:.3g} <= 0: no stationary distribution exists")
+            raise ConfigError(f"H has eigenvalue {eig[0]:.3g} <= 0: no stationary distribution exists")
         if kind == "discrete":
             if lr * eig[-1] >= 2:
-                raise ValueError(f"lr * h_max = {lr * eig[-1]:.4g} >= 2: SGD is linearly unstable, "
+                raise ConfigError(f"lr * h_max = {lr * eig[-1]:.4g} >= 2: SGD is linearly unstable, "
                                  f"no stationary distribution (need lr < {2 / eig[-1]:.4g})")
             p = solve_discrete_lyapunov(np.eye(self.dim) - lr * h, lr ** 2 / batch_size * self.S)
         elif kind == "sde":
             p = solve_continuous_lyapunov(h, lr / batch_size * self.S)
         else:
-            raise ValueError(f"kind must be 'discrete' or 'sde', got {kind!r}")
+            raise ConfigError(f"kind must be 'discrete' or 'sde', got {kind!r}")
         return 0.5 * (p + p.T)
 
     # -- files ----------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import NonFiniteError, ShapeError
+from sdesim.errors import ConfigError, NonFiniteError, ShapeError
 
 __all__ = ["Dataset", "cache_dir", "load", "load_digits", "load_mnist1d"]
 
@@ -191,7 +191,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dat
             "the digits data set needs scikit-learn (pip install scikit-learn)"
         ) from exc
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+        raise ConfigError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     d = _sk_digits()
     perm = np.random.default_rng(seed).permutation(len(d.target))
     n_test = round(test_fraction * len(perm))
@@ -208,5 +208,5 @@ def load(name: str = "mnist1d", **kwargs) -> tuple[Dataset, Dataset]:
     try:
         loader = _LOADERS[name]
     except KeyError:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(_LOADERS)}") from None
+        raise ConfigError(f"unknown data set {name!r}; choose one of {sorted(_LOADERS)}") from None
     return loader(**kwargs)

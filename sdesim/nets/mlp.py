@@ -23,7 +23,7 @@ from itertools import pairwise
 import numpy as np
 from scipy.special import erf
 
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, ShapeError
 
 __all__ = ["MLP", "SampleJacobian"]
 
@@ -82,13 +82,13 @@ class MLP:
     def __init__(self, sizes, activation="tanh", loss="cross_entropy", weight_decay=0.0):
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or min(sizes) < 1:
-            raise ValueError(f"sizes must list at least two positive widths, got {sizes}")
+            raise ConfigError(f"sizes must list at least two positive widths, got {sizes}")
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
+            raise ConfigError(f"unknown activation {activation!r}; choose one of {sorted(_ACTIVATIONS)}")
         if loss not in _LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {list(_LOSSES)}")
+            raise ConfigError(f"unknown loss {loss!r}; choose one of {list(_LOSSES)}")
         if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+            raise ConfigError(f"weight_decay must be >= 0, got {weight_decay}")
         self.sizes = sizes
         self.activation = activation
         self.loss_name = loss

@@ -37,6 +37,7 @@ import numpy as np
 from sdesim.nets.data import Dataset, load
 from sdesim.nets.extract import Extraction
 from sdesim.nets.mlp import MLP
+from sdesim.errors import ConfigError
 
 __all__ = ["DirectionRow", "EdgeOfStability", "NetTheoryReport", "QuadraticCheck", "format_report",
            "gd_sharpness", "load_extraction", "net_vs_theory", "plot_sweep", "real_sgd_near_minimum"]
@@ -231,7 +232,7 @@ def load_extraction(model="digits_mlp", build=True) -> tuple[Extraction, MLP, Da
         data_spec = {"name": rep["data"]["name"].split("-")[0]}
     train_set, _ = load(**data_spec)
     if len(train_set) != rep["data"]["n"]:
-        raise ValueError(f"{path}: the model was extracted on {rep['data']['n']} samples of "
+        raise ConfigError(f"{path}: the model was extracted on {rep['data']['n']} samples of "
                          f"{rep['data']['name']!r}, but {data_spec} loads {len(train_set)}")
     return ext, net, train_set
 

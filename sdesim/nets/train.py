@@ -13,7 +13,7 @@ import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
 from sdesim.dynamics.discrete import GD, SGD
-from sdesim.errors import ShapeError
+from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.nets.data import Dataset
 from sdesim.nets.mlp import MLP
 from sdesim.result import Result
@@ -114,13 +114,13 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
         raise ShapeError(f"data set {train_set.name!r} has d = {train_set.n_features}, {train_set.n_classes} "
                          f"classes but the net {net.sizes} expects d = {net.sizes[0]}, {net.sizes[-1]} outputs")
     if not isinstance(dyn, (GD, SGD)):
-        raise TypeError(f"train runs GD or SGD on a real network, got {type(dyn).__name__}")
+        raise LossKindError(f"train runs GD or SGD on a real network, got {type(dyn).__name__}")
     if isinstance(dyn, SGD) and (dyn.noise_covariance is not None or dyn.noise_factor is not None):
-        raise ValueError("SGD.noise_covariance/noise_factor are for synthetic losses; a net's noise comes from its data")
+        raise ConfigError("SGD.noise_covariance/noise_factor are for synthetic losses; a net's noise comes from its data")
     steps, record_every = int(steps), int(record_every)
     stats_every = record_every if stats_every is None else int(stats_every)
     if steps < 0 or record_every < 1:
-        raise ValueError(f"need steps >= 0 and record_every >= 1, got {steps}, {record_every}")
+        raise ConfigError(f"need steps >= 0 and record_every >= 1, got {steps}, {record_every}")
     x, y = train_set.x, train_set.y
     n = len(y)
     w = net.init(init_seed) if w0 is None else np.array(w0, dtype=float)
@@ -134,7 +134,7 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
     lookahead = mu if is_sgd and dyn.nesterov else 0.0
     nudge_k = dyn.nudge_k if is_sgd else 0
     if nudge_k and hessian_every <= 0:
-        raise ValueError("nudged SGD needs hessian_every > 0 to refresh its Hessian directions")
+        raise ConfigError("nudged SGD needs hessian_every > 0 to refresh its Hessian directions")
     batches = _Batches(dyn.sampling, n, dyn.batch_size, np.random.default_rng(seed)) if is_sgd else None
     if is_sgd:
         B = dyn.batch_size

@@ -16,6 +16,7 @@ from sdesim.nets.data import load
 from sdesim.nets.extract import Extraction, extract
 from sdesim.nets.mlp import MLP
 from sdesim.nets.train import train
+from sdesim.errors import ConfigError
 
 __all__ = ["RECIPES", "build"]
 
@@ -41,7 +42,7 @@ def build(name, directory="models") -> Extraction:
     try:
         recipe = RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
+        raise ConfigError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
     train_set, test_set = load(**recipe["data"])
     net_spec = recipe["net"]
     net = MLP(net_spec["sizes"], net_spec["activation"], net_spec["loss"], net_spec["weight_decay"])

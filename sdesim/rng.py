@@ -82,6 +82,8 @@ import math
 import numba
 import numpy as np
 
+from sdesim.errors import ConfigError
+
 VERSION = 1
 """Version of the output streams; bumped whenever any output bit changes."""
 
@@ -305,7 +307,7 @@ def _as_u64(name, x):
     if a.dtype.kind not in "iu" and a.size:
         raise TypeError(f"{name} must be integers, got dtype {a.dtype}")
     if a.dtype.kind == "i" and a.size and a.min() < 0:
-        raise ValueError(f"{name} must be non-negative")
+        raise ConfigError(f"{name} must be non-negative")
     return a.astype(np.uint64)
 
 
@@ -326,7 +328,7 @@ def _blocked(block, dtype, seed, streams, counters):
     """Evaluate ``block`` on broadcast ``streams`` x ``counters``, block by block."""
     s = _as_u64("seed", seed)
     if s.ndim:
-        raise ValueError("seed must be a scalar")
+        raise ConfigError("seed must be a scalar")
     q, n = np.broadcast_arrays(
         _as_u64("streams", streams), _as_u64("counters", counters)
     )
@@ -421,7 +423,7 @@ def normals(seed, streams, counter0, n):
     """
     q = _as_u64("streams", streams)
     if q.ndim != 1:
-        raise ValueError("streams must be 1-D")
+        raise ConfigError("streams must be 1-D")
     counters = _as_u64("counter0", counter0) + np.arange((n + 1) // 2, dtype=np.uint64)
     z0, z1 = normal_pairs(seed, q[:, None], counters[None, :])
     out = np.empty((q.size, 2 * counters.size))

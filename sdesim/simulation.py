@@ -17,15 +17,11 @@ from importlib import import_module
 import numpy as np
 
 from sdesim.backends.common import Problem, State
-from sdesim.errors import DivergenceError, ShapeError
+from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, ShapeError
 from sdesim.result import Result
 
 BACKENDS = {"numpy": "sdesim.backends.numpy_backend", "numba": "sdesim.backends.numba_backend",
             "cupy": "sdesim.backends.cupy_backend"}
-
-
-class DivergenceWarning(RuntimeWarning):
-    """Some particles diverged (they are stopped and reported, never propagated as NaN)."""
 
 
 def get_backend(name: str):
@@ -33,7 +29,7 @@ def get_backend(name: str):
     try:
         return import_module(BACKENDS[name])
     except KeyError:
-        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}") from None
+        raise ConfigError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}") from None
 
 
 def _clock(dynamic, steps, t_end, dt):
@@ -42,22 +38,22 @@ def _clock(dynamic, steps, t_end, dt):
     if dynamic.continuous:
         if dt is None:
             if lr is None and t_end is None:
-                raise ValueError(f"{dynamic.label}: give dt (it has no learning rate to default to)")
+                raise ConfigError(f"{dynamic.label}: give dt (it has no learning rate to default to)")
             dt = lr / 10 if lr is not None else t_end / 1000
         if t_end is None:
             if steps is None:
-                raise ValueError("give t_end (or steps) for a continuous dynamic")
+                raise ConfigError("give t_end (or steps) for a continuous dynamic")
             t_end = steps * dt
         n = max(1, int(round(t_end / dt)))
         return n, t_end / n
     if dt is not None:
-        raise ValueError(f"{dynamic.label} is discrete: its step is lr = {lr}; do not pass dt")
+        raise ConfigError(f"{dynamic.label} is discrete: its step is lr = {lr}; do not pass dt")
     if steps is None:
         if t_end is None:
-            raise ValueError("give steps (or t_end) for a discrete dynamic")
+            raise ConfigError("give steps (or t_end) for a discrete dynamic")
         steps = int(round(t_end / lr))
     if int(steps) != steps or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps}")
+        raise ConfigError(f"steps must be a non-negative integer, got {steps}")
     return int(steps), float(lr)
 
 
@@ -111,13 +107,13 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         ``t (T,)``, ``w (T, N, dim)``, ``loss (T, N)``.
     """
     if on_divergence not in ("warn", "raise", "ignore"):
-        raise ValueError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
+        raise ConfigError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
     if keep not in ("all", "final"):
-        raise ValueError(f"keep must be 'all' or 'final', got {keep!r}")
+        raise ConfigError(f"keep must be 'all' or 'final', got {keep!r}")
     if int(record_every) != record_every or record_every < 1:
-        raise ValueError(f"record_every must be a positive integer, got {record_every}")
+        raise ConfigError(f"record_every must be a positive integer, got {record_every}")
     if int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        raise ConfigError(f"seed must be a non-negative integer, got {seed}")
     n_steps, dt = _clock(dynamic, steps, t_end, dt)
     names = tuple(getattr(loss, "names", ())) or tuple(f"w{i}" for i in range(loss.dim))
     W0 = _initial(w0, n_particles, loss.dim, names)
@@ -193,10 +189,10 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
     """
     if t_end is None:
         if steps is None:
-            raise ValueError("give t_end (or steps)")
+            raise ConfigError("give t_end (or steps)")
         first = next((d for d in dynamics if not d.continuous), None)
         if first is None:
-            raise ValueError("give t_end: none of the dynamics is discrete")
+            raise ConfigError("give t_end: none of the dynamics is discrete")
         t_end = steps * first.lr
     dt = kwargs.pop("dt", None)
     return [simulate(loss, d, w0, n_particles, t_end=t_end, dt=dt if d.continuous else None, **kwargs)
