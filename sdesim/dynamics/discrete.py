@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
+from sdesim.dynamics.sampling import SAMPLINGS
 from sdesim.dynamics.schedules import Schedule
 from sdesim.errors import ConfigError
 
-SAMPLINGS = ("replacement", "shuffle", "fixed")
 
 
 @dataclass(frozen=True)
@@ -77,3 +77,20 @@ class SGD(Dynamic, WithLearningRate):
     @property
     def label(self):
         return f"SGD (lr={self.lr:g}, B={self.batch_size}{self._extras()})"
+
+
+def sgd_update(W, V, g, lr, momentum=0.0):
+    r"""One SGD step from the (stochastic) gradient ``g``: returns ``(W', V')``.
+
+    Heavy ball: :math:`v' = \mu v - lr\, g`, :math:`w' = w + v'`; without momentum
+    :math:`w' = w - lr\, g` (``V`` unchanged). ``g`` is taken at ``lookahead(W, V, ...)``.
+    """
+    if momentum:
+        V = momentum * V - lr * g
+        return W + V, V
+    return W - lr * g, V
+
+
+def lookahead(W, V, momentum=0.0, nesterov=False):
+    r"""Where the gradient is taken: :math:`w + \mu v` for Nesterov, else :math:`w`."""
+    return W + momentum * V if nesterov else W

@@ -26,6 +26,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from sdesim.errors import ConfigError
+from sdesim.losses.base import BaseLoss
 
 __all__ = ["CriticalPoint", "Landscape", "MinimaManifold", "names", "get", "double_well",
            "double_well_1d", "tilted_double_well_1d", "double_well_2d", "tilted_double_well_2d",
@@ -90,7 +91,7 @@ class MinimaManifold:
 
 
 @dataclass(frozen=True, eq=False)
-class Landscape:
+class Landscape(BaseLoss):
     """A named loss with its critical points.
 
     Attributes
@@ -146,17 +147,32 @@ class Landscape:
         """The stored minimum of lowest value."""
         return min(self.minima, key=lambda p: p.value)
 
-    def value(self, W):
-        """``loss.value(W)``: (..., dim) -> (...)."""
-        return self.loss.value(W)
+    @property
+    def kind(self) -> str:
+        return self.loss.kind
 
-    def grad(self, W):
-        """``loss.grad(W)``: (..., dim) -> (..., dim)."""
-        return self.loss.grad(W)
+    @property
+    def per_sample_noise(self) -> bool:
+        return self.loss.per_sample_noise
 
-    def hessian(self, W):
-        """``loss.hessian(W)``: (..., dim) -> (..., dim, dim)."""
-        return self.loss.hessian(W)
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.loss.names
+
+    def value(self, W, t: float = 0.0):
+        """``loss.value(W, t)``: (..., dim) -> (...)."""
+        return self.loss.value(W, t)
+
+    def grad(self, W, t: float = 0.0):
+        """``loss.grad(W, t)``: (..., dim) -> (..., dim)."""
+        return self.loss.grad(W, t)
+
+    def hessian(self, W, t: float = 0.0):
+        """``loss.hessian(W, t)``: (..., dim) -> (..., dim, dim)."""
+        return self.loss.hessian(W, t)
+
+    def noise_covariance_at(self, W, t: float = 0.0):
+        return self.loss.noise_covariance_at(W, t)
 
 
 # -- helpers --------------------------------------------------------------------------------------

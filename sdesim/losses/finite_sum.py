@@ -19,6 +19,7 @@ import sympy
 
 from sdesim import codegen
 from sdesim.errors import ConfigError, NonFiniteError, ShapeError, SymbolError
+from sdesim.losses.base import BaseLoss
 from sdesim.losses.parsing import parse, symbol
 from sdesim.losses.symbolic import Loss, check_points
 
@@ -136,7 +137,7 @@ def _data_columns(data: dict) -> tuple[list[str], np.ndarray]:
     return names, np.ascontiguousarray(np.stack(columns, axis=1))
 
 
-class FiniteSumLoss:
+class FiniteSumLoss(BaseLoss):
     r"""Finite-sum loss :math:`C(w) = \frac1n \sum_{i=1}^n l(w; x_i)`.
 
     Parameters
@@ -151,6 +152,9 @@ class FiniteSumLoss:
     **constants : float
         Values of the remaining symbols (e.g. a weight decay).
     """
+
+    kind = "finite_sum"
+    per_sample_noise = True
 
     def __init__(self, expr, params, data: dict, **constants):
         expr = parse(expr)
@@ -276,7 +280,12 @@ class FiniteSumLoss:
         self.kernels.covariance_many(flat, self.data_matrix, out)
         return out.reshape(lead + (self.dim, self.dim))
 
+    def noise_covariance_at(self, W, t: float = 0.0) -> np.ndarray:
+        r""":math:`\Sigma_1(w)` (the loss contract's name for :meth:`noise_covariance`)."""
+        return self.noise_covariance(W, t)
+
     # --- symbolic means -----------------------------------------------------------
+
     def mean_expr(self, rows=None) -> sympy.Expr:
         r"""Symbolic :math:`\frac1{|S|}\sum_{i \in S} l(w; x_i)` over the rows ``S`` (default all).
 

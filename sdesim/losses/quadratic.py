@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.errors import ConfigError, FormatError, NonFiniteError, ShapeError
+from sdesim.losses.base import BaseLoss
 
 FORMAT = "sdesim.QuadraticModel"
 FORMAT_VERSION = 1
@@ -43,7 +44,7 @@ def _symmetric(name, mat, dim):
     return 0.5 * (mat + mat.T)
 
 
-class QuadraticModel:
+class QuadraticModel(BaseLoss):
     """Quadratic loss ``C(w) = 1/2 (w - w*)^T H (w - w*)`` with constant per-sample noise covariance ``S``.
 
     Parameters
@@ -91,6 +92,9 @@ class QuadraticModel:
         ``H`` or ``S`` not symmetric, ``S`` not positive semi-definite, negative
         ``noise_diagonal``, or eigenvectors not orthonormal.
     """
+
+    kind = "quadratic"
+    per_sample_noise = True
 
     def __init__(self, hessian=None, noise_covariance=None, w_star=None, *,
                  hessian_eigenvalues=None, hessian_eigenvectors=None, hessian_rest=0.0,

@@ -9,6 +9,7 @@ import sympy
 
 from sdesim import codegen
 from sdesim.errors import NonFiniteError, ShapeError, SymbolError
+from sdesim.losses.base import BaseLoss
 from sdesim.losses.parsing import parse, symbol
 
 
@@ -31,7 +32,7 @@ def check_points(W, dim: int, names=None, what: str = "W") -> np.ndarray:
     return W
 
 
-class Loss:
+class Loss(BaseLoss):
     r"""A loss :math:`C(w)` given by a sympy expression or a string.
 
     Parameters
@@ -52,6 +53,8 @@ class Loss:
     generated from the expression and cached on disk by its hash
     (:mod:`sdesim.codegen`).
     """
+
+    kind = "symbolic"
 
     def __init__(self, expr, vars=None, **params):
         expr = parse(expr)
