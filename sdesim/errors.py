@@ -60,3 +60,23 @@ class SdesimWarning(UserWarning):
 
 class DivergenceWarning(SdesimWarning, RuntimeWarning):
     """Some particles diverged (they are stopped and reported, never propagated as NaN)."""
+
+
+class LossSyntaxError(ParseError, SymbolError):
+    """A loss string is not a valid expression: names the token and its position (also a `SymbolError`)."""
+
+
+class MissingFileError(SdesimError, FileNotFoundError):
+    """A file to read does not exist (names the path)."""
+
+
+class BoundaryMassWarning(SdesimWarning):
+    """A density carries non-negligible mass in the outermost cells: enlarge the domain."""
+
+
+class ResolutionWarning(SdesimWarning):
+    """A density changes by a large factor between neighbouring cells where it matters: refine the grid."""
+
+
+class PositivityWarning(SdesimWarning):
+    """The cross terms of a diffusion tensor exceed the grid anisotropy: positivity is not guaranteed."""

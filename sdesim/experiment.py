@@ -17,11 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import SdesimError
+from sdesim.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class ExperimentError(SdesimError, ValueError):
+class ExperimentError(ConfigError):
     """An experiment file is invalid: names the section and the key."""
 
 
@@ -41,6 +42,23 @@ SECTIONS = {
     "output": {"folder"},
     "fokker_planck": {"bounds", "shape", "steady_state", "evolve", "initial_std", "dt", "method"},
 }
+#: The type of every key holding one value (the dynamics' and schedules' come from their fields).
+SCALARS = {
+    "loss": {"catalog": str, "expr": str, "quadratic": str},
+    "simulation": {"n_particles": int, "steps": int, "t_end": float, "dt": float, "record_every": int,
+                   "backend": str, "seed": int, "integrator": str, "bound": float},
+    "plots": {"trajectories": bool, "loss_curves": bool, "format": str},
+    "output": {"folder": str},
+    "fokker_planck": {"steady_state": bool, "evolve": bool, "initial_std": float, "dt": float, "method": str},
+}
+#: Keys holding arrays of numbers: allowed numbers of dimensions, whether the rows are pairs, a description.
+ARRAYS = {
+    ("simulation", "w0"): ((0, 1, 2), False, "a number, a list of numbers or a list of such lists"),
+    ("plots", "bounds"): ((2,), True, "a list of [lo, hi] pairs"),
+    ("fokker_planck", "bounds"): ((2,), True, "a list of [lo, hi] pairs"),
+    ("fokker_planck", "shape"): ((1,), False, "a list of cell counts"),
+}
+_KIND_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
 DYNAMICS = ("GD", "SGD", "GradientFlow", "ModifiedFlow", "SGDDiffusion")
 SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
 
@@ -52,7 +70,7 @@ def load(path) -> dict:
         config = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ExperimentError(f"no experiment file at {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
         raise ExperimentError(f"{path}: not valid TOML: {exc}") from None
     validate(config)
     return config
@@ -71,6 +89,7 @@ def validate(config: dict):
         bad = set(table) - allowed
         if bad:
             raise ExperimentError(f"unknown key(s) {sorted(bad)} in [{section}]; allowed: {sorted(allowed)}")
+        _check_values(section, table)
     loss = config.get("loss", {})
     sources = [k for k in ("catalog", "expr", "quadratic") if k in loss]
     if len(sources) != 1:
@@ -82,6 +101,56 @@ def validate(config: dict):
         raise ExperimentError("give at least one [[dynamics]] table")
     for i, table in enumerate(dynamics):
         build_dynamic(table, where=f"[[dynamics]] #{i + 1}")
+
+
+def _check_values(section, table):
+    """Check the type of every value of ``[section]``."""
+    for key, value in table.items():
+        where = f"[{section}] {key}"
+        if key in SCALARS[section]:
+            _check_scalar(where, value, SCALARS[section][key])
+        elif (section, key) in ARRAYS:
+            _check_array(where, value, *ARRAYS[section, key])
+    if section == "loss":
+        params = table.get("params", {})
+        if not isinstance(params, dict):
+            raise ExperimentError(f"[loss] params must be a table of numbers, got {_describe(params)}")
+        for name, value in params.items():
+            _check_scalar(f"[loss] params.{name}", value, float)
+        names = table.get("vars", [])
+        if not (isinstance(names, list) and all(isinstance(v, str) for v in names)):
+            raise ExperimentError(f"[loss] vars must be a list of names, got {_describe(names)}")
+
+
+def _check_scalar(where, value, kind):
+    ok = isinstance(value, (int, float) if kind is float else kind)
+    if not ok or (kind is not bool and isinstance(value, bool)):
+        raise ExperimentError(f"{where} must be {_KIND_NAMES[kind]}, got {_describe(value)}")
+
+
+def _check_array(where, value, ndims, pairs, description):
+    try:
+        arr = None if isinstance(value, (bool, str)) else np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim not in ndims or (pairs and arr.shape[-1] != 2):
+        raise ExperimentError(f"{where} must be {description}, got {_describe(value)}")
+
+
+def _check_fields(where, cls, spec):
+    """Check the values of ``spec`` against the types of the fields of ``cls`` (others are left to ``cls``)."""
+    hints = typing.get_type_hints(cls)
+    for key, value in spec.items():
+        hint = hints.get(key)
+        kinds = [a for a in typing.get_args(hint) or (hint,) if a is not type(None)]
+        if len(kinds) == 1 and kinds[0] in _KIND_NAMES:
+            _check_scalar(f"{where} {key}", value, kinds[0])
+
+
+def _describe(value):
+    if isinstance(value, list):
+        return f"the list {value!r}"
+    return f"the table {value!r}" if isinstance(value, dict) else repr(value)
 
 
 def build_loss(table: dict):
@@ -102,14 +171,19 @@ def build_loss(table: dict):
 
 def _schedule(spec, where):
     from sdesim.dynamics import schedules
+    if not isinstance(spec, dict):
+        raise ExperimentError(f"{where}: schedule must be a table such as {{ type = \"Cosine\", t_total = 2.0 }}, "
+                              f"got {_describe(spec)}")
     spec = dict(spec)
     kind = spec.pop("type", None)
     if kind not in SCHEDULES:
         raise ExperimentError(f"{where}: schedule type must be one of {SCHEDULES}, got {kind!r}")
+    cls = getattr(schedules, kind)
+    _check_fields(f"{where} schedule {kind}:", cls, spec)
     if "then" in spec:
         spec["then"] = _schedule(spec["then"], where)
     try:
-        return getattr(schedules, kind)(**spec)
+        return cls(**spec)
     except TypeError as exc:
         raise ExperimentError(f"{where}: schedule {kind}: {exc}") from None
 
@@ -117,6 +191,8 @@ def _schedule(spec, where):
 def build_dynamic(table: dict, where="[[dynamics]]"):
     """A dynamic from a ``[[dynamics]]`` table (``type`` plus the dataclass's fields)."""
     import sdesim.dynamics as dynamics
+    if not isinstance(table, dict):
+        raise ExperimentError(f"{where} must be a table, got {_describe(table)}")
     spec = dict(table)
     kind = spec.pop("type", None)
     if kind not in DYNAMICS:
@@ -126,6 +202,7 @@ def build_dynamic(table: dict, where="[[dynamics]]"):
     bad = set(spec) - fields
     if bad:
         raise ExperimentError(f"{where} ({kind}): unknown key(s) {sorted(bad)}; allowed: {sorted(fields)}")
+    _check_fields(f"{where} ({kind}):", cls, spec)
     if "schedule" in spec:
         spec["schedule"] = _schedule(spec["schedule"], where)
     try:

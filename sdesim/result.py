@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.errors import FormatError
+from sdesim.io import load_npz
 
 FORMAT = "sdesim.Result"
 FORMAT_VERSION = 1
@@ -90,19 +91,19 @@ class Result:
 
     @classmethod
     def load(cls, path) -> "Result":
-        """Read a file written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["metadata"]))
-            if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-                raise FormatError(f"{path}: expected {FORMAT} version {FORMAT_VERSION}, got "
-                                  f"{meta.get('format')} version {meta.get('format_version')}")
-            reduced = {}
-            for key in f.files:
-                if key.startswith("reduced/"):
-                    _, name, item = key.split("/", 2)
-                    reduced.setdefault(name, {})[item] = f[key]
-            return cls(t=f["t"], w=f["w"], loss=f["loss"], metadata=meta,
-                       diverged_at=f["diverged_at"], reduced=reduced)
+        """Read a file written by :meth:`save` (`FormatError` naming the path if it is not one)."""
+        data = load_npz(path)
+        meta = data.check_format(FORMAT, FORMAT_VERSION)
+        reduced = {}
+        for key in data:
+            if key.startswith("reduced/"):
+                name, _, item = key[len("reduced/"):].partition("/")
+                reduced.setdefault(name, {})[item] = data[key]
+        t, w, loss, diverged_at = data["t"], data["w"], data["loss"], data["diverged_at"]
+        if w.ndim != 3 or t.shape != w.shape[:1] or loss.shape != w.shape[:2] or diverged_at.shape != w.shape[1:2]:
+            raise FormatError(f"{data.path}: inconsistent shapes t {t.shape}, w {w.shape}, loss {loss.shape}, "
+                              f"diverged_at {diverged_at.shape} (expected (T,), (T, N, dim), (T, N), (N,))")
+        return cls(t=t, w=w, loss=loss, metadata=meta, diverged_at=diverged_at, reduced=reduced)
 
     def to_xarray(self):
         """An ``xarray.Dataset`` with dims ``(time, particle, dim)`` (needs xarray)."""

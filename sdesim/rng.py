@@ -288,7 +288,7 @@ def normal_pair(seed, stream, counter):
 
 @numba.njit(inline="always", cache=True)
 def three_point(z):
-    """Map a standard normal to the three-point variable of the weak order-2 scheme.
+    r"""Map a standard normal to the three-point variable of the weak order-2 scheme.
 
     :math:`\{-\sqrt3, 0, \sqrt3\}` with probabilities :math:`\{1/6, 2/3, 1/6\}`
     through the normal CDF :math:`u = \Phi(z)`; its first five moments are the

@@ -12,61 +12,13 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from importlib import import_module
 
 import numpy as np
 
-from sdesim.backends.common import Problem, State
-from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, ShapeError
+from sdesim.backends import get_backend
+from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, UnsupportedError
+from sdesim.plan import initial_states, resolve
 from sdesim.result import Result
-
-BACKENDS = {"numpy": "sdesim.backends.numpy_backend", "numba": "sdesim.backends.numba_backend",
-            "cupy": "sdesim.backends.cupy_backend"}
-
-
-def get_backend(name: str):
-    """The backend module registered under ``name``."""
-    try:
-        return import_module(BACKENDS[name])
-    except KeyError:
-        raise ConfigError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}") from None
-
-
-def _clock(dynamic, steps, t_end, dt):
-    """``(n_steps, dt)`` of a run."""
-    lr = getattr(dynamic, "lr", None)
-    if dynamic.continuous:
-        if dt is None:
-            if lr is None and t_end is None:
-                raise ConfigError(f"{dynamic.label}: give dt (it has no learning rate to default to)")
-            dt = lr / 10 if lr is not None else t_end / 1000
-        if t_end is None:
-            if steps is None:
-                raise ConfigError("give t_end (or steps) for a continuous dynamic")
-            t_end = steps * dt
-        n = max(1, int(round(t_end / dt)))
-        return n, t_end / n
-    if dt is not None:
-        raise ConfigError(f"{dynamic.label} is discrete: its step is lr = {lr}; do not pass dt")
-    if steps is None:
-        if t_end is None:
-            raise ConfigError("give steps (or t_end) for a discrete dynamic")
-        steps = int(round(t_end / lr))
-    if int(steps) != steps or steps < 0:
-        raise ConfigError(f"steps must be a non-negative integer, got {steps}")
-    return int(steps), float(lr)
-
-
-def _initial(w0, n_particles, dim, names):
-    W0 = np.asarray(w0, dtype=float)
-    if W0.ndim == 1:
-        W0 = np.broadcast_to(W0, (n_particles, W0.shape[0]))
-    if W0.ndim != 2 or W0.shape != (n_particles, dim):
-        raise ShapeError(f"w0 must have shape ({dim},) or ({n_particles}, {dim}) "
-                         f"(variables {', '.join(names)}), got {np.shape(w0)}")
-    if not np.isfinite(W0).all():
-        raise ShapeError("w0 has non-finite entries")
-    return np.array(W0)
 
 
 def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, record_every=1,
@@ -76,14 +28,16 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
 
     Parameters
     ----------
-    loss : Loss, FiniteSumLoss or QuadraticModel
+    loss : Loss, FiniteSumLoss, QuadraticModel or a catalog landscape
     dynamic : GD, SGD, GradientFlow, ModifiedFlow or SGDDiffusion
     w0 : (dim,) or (n_particles, dim) array
         Initial state(s).
     steps, t_end, dt : see the module docstring.
     record_every : int
         Record every ``k``-th step (and the final state).
-    backend : {"numba", "numpy", "cupy"}
+    backend : str
+        A registered backend (:data:`sdesim.backends.REGISTRY`): ``"numba"`` (compiled) or
+        ``"numpy"`` (the reference). ``result.metadata["stepper"]`` says how it ran.
     seed : int
         Key of the counter-based random streams: same seed, same numbers on any
         backend segmentation or thread count.
@@ -110,27 +64,31 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         raise ConfigError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
     if keep not in ("all", "final"):
         raise ConfigError(f"keep must be 'all' or 'final', got {keep!r}")
-    if int(record_every) != record_every or record_every < 1:
-        raise ConfigError(f"record_every must be a positive integer, got {record_every}")
-    if int(seed) != seed or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed}")
-    n_steps, dt = _clock(dynamic, steps, t_end, dt)
-    names = tuple(getattr(loss, "names", ())) or tuple(f"w{i}" for i in range(loss.dim))
-    W0 = _initial(w0, n_particles, loss.dim, names)
-    problem = Problem(loss, dynamic, n_particles, loss.dim, n_steps, dt, int(seed), integrator, bound)
-    module = get_backend(backend)
-    record = np.unique(np.append(np.arange(0, n_steps + 1, record_every), n_steps))
-    state = State(W=W0, V=np.zeros_like(W0), diverged_at=np.full(n_particles, -1, np.int64))
+    if isinstance(record_every, bool) or not np.isscalar(record_every) or int(record_every) != record_every \
+            or record_every < 1:
+        raise ConfigError(f"record_every must be a positive integer, got {record_every!r}")
+    if segment_steps is not None and (isinstance(segment_steps, bool) or not np.isscalar(segment_steps)
+                                      or int(segment_steps) != segment_steps or segment_steps < 1):
+        raise ConfigError(f"segment_steps must be a positive integer, got {segment_steps!r}")
+    plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound)
+    loss, n_steps, dt = plan.loss, plan.n_steps, plan.dt
+    W0 = initial_states(w0, plan.n_particles, plan.dim, loss.names)
+    engine = get_backend(backend)
+    support = engine.support(plan)
+    if support.level == "unsupported":
+        raise UnsupportedError(f"backend {backend!r} cannot run {plan.label}: {support.reason}")
+    record = np.unique(np.append(np.arange(0, n_steps + 1, int(record_every)), n_steps))
+    state = engine.start(plan, W0)
     records = []
     # a segment holds at most ~5e6 recorded numbers (40 MB) and ~5e8 particle-steps (progress)
-    per_record = max(n_particles * loss.dim, 1)
+    per_record = max(plan.n_particles * plan.dim, 1)
     seg = segment_steps or max(1, min(n_steps, record_every * max(1, 5_000_000 // per_record),
                                       max(1, 500_000_000 // per_record)))
     start = time.perf_counter()
     for k0 in range(0, n_steps, seg):
         k1 = min(n_steps, k0 + seg)
         steps_here = record[(record >= k0) & (record < k1)]
-        segment = module.advance(problem, state, k0, k1, steps_here)
+        segment = engine.advance(plan, state, k0, k1, steps_here)
         for reducer in reducers:
             if len(segment):
                 reducer.update(steps_here * dt, np.stack(segment))
@@ -147,35 +105,34 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     w = np.stack(records)
     if keep == "final":
         record = np.array([n_steps])
-    report_divergence(problem, state.diverged_at, on_divergence)
+    report_divergence(plan, state.diverged_at, on_divergence)
     ok = np.isfinite(w).all(axis=2)
     values = np.full(w.shape[:2], np.nan)
     times = record * dt
-    if getattr(loss, "time_parameters", ()):
+    if loss.time_parameters:
         for i, t in enumerate(times):                      # the loss changes with t
             if ok[i].any():
                 values[i, ok[i]] = loss.value(w[i, ok[i]], t)
     elif ok.any():
         values[ok] = loss.value(w[ok])                      # one call for every record
     metadata = {"label": dynamic.label, "dynamic": dynamic.describe(), "loss": repr(loss),
-                "variables": list(names), "n_particles": n_particles, "n_steps": n_steps,
-                "dt": dt, "record_every": int(record_every), "backend": backend, "seed": int(seed),
-                "integrator": integrator, "bound": bound, "stepper": state.extra.get("stepper", "compiled")
-                if backend == "numba" else "reference",
+                "variables": list(loss.names), "n_particles": plan.n_particles, "n_steps": n_steps,
+                "dt": dt, "record_every": int(record_every), "backend": backend, "seed": plan.seed,
+                "integrator": integrator, "bound": bound, "stepper": support.describe(),
                 "w0": np.asarray(w0, dtype=float).tolist() if np.ndim(w0) == 1
                 else "per-particle"}
     return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
                   reduced={r.name: r.result() for r in reducers})
 
 
-def report_divergence(problem, diverged_at, on_divergence):
+def report_divergence(plan, diverged_at, on_divergence):
     """Warn or raise, naming how many particles diverged and the first step."""
     bad = diverged_at >= 0
     if not bad.any() or on_divergence == "ignore":
         return
     first = int(diverged_at[bad].min())
-    message = (f"{problem.dynamic.label}: {int(bad.sum())} of {problem.n_particles} particles diverged "
-               f"(non-finite or |w| > {problem.bound:g}), first at step {first} (t = {first * problem.dt:g})")
+    message = (f"{plan.label}: {int(bad.sum())} of {plan.n_particles} particles diverged "
+               f"(non-finite or |w| > {plan.bound:g}), first at step {first} (t = {first * plan.dt:g})")
     if on_divergence == "raise":
         raise DivergenceError(message)
     warnings.warn(message, DivergenceWarning, stacklevel=3)

@@ -21,7 +21,7 @@ from scipy.special import ndtri
 
 import sdesim as sd
 from sdesim import integrators
-from sdesim.backends.common import BoundSDE
+from sdesim.plan import BoundSDE
 from sdesim.integrators.weak2 import three_point
 
 Z = 5.0

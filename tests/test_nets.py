@@ -297,6 +297,46 @@ def test_train_schedule_and_nudge():
         train(net, train_set, sd.SGD(lr=0.1, batch_size=8, nudge_k=1), steps=1)
 
 
+@pytest.mark.parametrize("sampling", ["replacement", "shuffle", "fixed"])
+def test_train_draws_the_minibatches_of_simulate(sampling, monkeypatch):
+    """Same n, B, sampling and seed, same minibatches: ``nets.train`` uses particle 0 of
+    ``Sampler(...).indices``, and so does ``sd.simulate`` (NumPy backend) on a finite sum.
+
+    The net's samples carry their index as first feature; the finite sum
+    ``l_i = w . e_i`` (one-hot data) moves ``w`` by ``-lr counts_k / B`` at step ``k``, which
+    gives back each particle's minibatch counts exactly (``B = 2``, ``lr = 1``: halves).
+    ``n = 7`` is not a multiple of ``B``: one sample is left over every epoch.
+    """
+    import sdesim as sd
+    from sdesim.dynamics.sampling import Sampler
+    from sdesim.nets.train import train
+
+    n, B, steps, seed, particles = 7, 2, 12, 5, 3
+    sampler, memo = Sampler(sampling, n, B, seed), {}
+    expected = np.array([sampler.indices(k, np.arange(particles), memo) for k in range(steps)])  # (steps, N, B)
+
+    net = MLP((2, 3))
+    data = Dataset(np.column_stack([np.arange(n), np.zeros(n)]), np.zeros(n, dtype=int), 3, "indexed")
+    seen, grad = [], net.grad
+
+    def recording_grad(w, x, y):
+        seen.append(x[:, 0].astype(int))
+        return grad(w, x, y)
+
+    monkeypatch.setattr(net, "grad", recording_grad)
+    train(net, data, sd.SGD(lr=0.1, batch_size=B, sampling=sampling), steps, record_every=steps, stats_every=0,
+          seed=seed)
+    np.testing.assert_array_equal(seen, expected[:, 0])
+
+    names = [f"w{i}" for i in range(n)]
+    loss = sd.FiniteSumLoss(" + ".join(f"w{i}*x{i}" for i in range(n)), params=names, data={"x": np.eye(n)})
+    res = sd.simulate(loss, sd.SGD(lr=1.0, batch_size=B, sampling=sampling), np.zeros(n), n_particles=particles,
+                      steps=steps, backend="numpy", seed=seed)
+    counts = -B * np.diff(res.w, axis=0)                                      # (steps, N, n)
+    expected_counts = (expected[..., None] == np.arange(n)).sum(axis=2)        # (steps, N, n)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+
 def test_train_divergence_and_bad_input():
     import sdesim as sd
     from sdesim.nets.train import train

@@ -252,9 +252,9 @@ FAMILIES = {
 }
 # what a backend refuses, with the reason (asserted below)
 UNSUPPORTED = {
-    ("symbolic", "sgd-shuffle"): None, ("symbolic", "sgd-fixed"): None,      # no samples to shuffle:
-    ("quadratic", "sgd-shuffle"): None, ("quadratic", "sgd-fixed"): None,    # same as replacement
-    ("symbolic", "sde-lowrank"): "reference", ("finite_sum", "sde-lowrank"): "reference",
+    ("symbolic", "sgd-shuffle"): "both", ("symbolic", "sgd-fixed"): "both",      # no samples to shuffle:
+    ("quadratic", "sgd-shuffle"): "both", ("quadratic", "sgd-fixed"): "both",    # an option that is refused
+    ("finite_sum", "sde-lowrank"): "reference",
     ("symbolic", "exact-ou"): "both", ("finite_sum", "exact-ou"): "both",
 }
 

@@ -5,13 +5,15 @@ One module per job; every name below is importable as ``sdesim.analysis.<name>``
 
 - ``sharpness``: top Hessian eigenvalues along trajectories, the ``2 / lr`` line;
 - ``stationary``: late-time mean/covariance with standard errors, Lyapunov predictions;
-- ``escape``: basins, first-passage and escape times, Kramers and the exact 1D MFPT;
+- ``basins``: basins of attraction of a set of minima;
+- ``escape``: first-passage and escape times with standard errors;
+- ``kramers``: their theory, Eyring-Kramers and the exact 1D MFPT, and Arrhenius fits;
 - ``phase``: fractions of runs ending in each basin over ``(lr, B)``, Gibbs occupations;
 - ``snr``: gradient signal-to-noise along training;
 - ``paths``: interpolation, model averaging, nudged elastic band;
 - ``convergence``: log-log order fits;
 - ``circulation``: angular velocity and probability current of non-equilibrium states;
-- ``lanczos``: top eigenpairs of matrix-free symmetric operators.
+- ``lanczos``: top eigenpairs of matrix-free symmetric operators (``sdesim.linalg.lanczos``).
 
 ``sharpness`` and ``lanczos`` name the modules (Python binds a package attribute to its
 submodule on import); their functions are ``sharpness.sharpness`` and ``lanczos.lanczos``.
@@ -19,16 +21,18 @@ submodule on import); their functions are ``sharpness.sharpness`` and ``lanczos.
 
 from importlib import import_module
 
-_MODULES = ("sharpness", "stationary", "escape", "phase", "snr", "paths", "convergence", "circulation", "lanczos")
+_MODULES = ("sharpness", "stationary", "basins", "escape", "kramers", "phase", "snr", "paths", "convergence",
+            "circulation", "lanczos")
 
 _LAZY = {
     "hessian_eigenvalues": "sharpness", "hvp_eigenvalues": "sharpness", "sharpness_along": "sharpness",
     "stability_threshold": "sharpness",
     "StationaryStats": "stationary", "stationary_statistics": "stationary", "lyapunov_covariance": "stationary",
     "stationary_variance_1d": "stationary", "density_statistics": "stationary", "variance_ratio_discrete_sde": "stationary",
-    "Basins": "escape", "first_passage_times": "escape", "escape_times": "escape", "FirstPassage": "escape",
-    "EscapeEstimate": "escape", "mean_escape_time": "escape", "kramers_time": "escape", "mfpt_1d": "escape",
-    "ArrheniusFit": "escape", "fit_arrhenius": "escape",
+    "Basins": "basins",
+    "first_passage_times": "escape", "escape_times": "escape", "FirstPassage": "escape",
+    "EscapeEstimate": "escape", "mean_escape_time": "escape",
+    "kramers_time": "kramers", "mfpt_1d": "kramers", "ArrheniusFit": "kramers", "fit_arrhenius": "kramers",
     "BasinFractions": "phase", "basin_fractions": "phase", "basin_masses": "phase", "PhaseDiagram": "phase", "phase_diagram": "phase",
     "gibbs_basin_probabilities": "phase",
     "gradient_noise_trace": "snr", "gradient_snr": "snr", "snr_along": "snr",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdesim.errors import ConfigError, ShapeError
+from sdesim.linalg import lyapunov_covariance
 
 __all__ = ["Circulation", "angular_velocity", "angular_velocity_density", "angular_velocity_theory",
            "stationary_current"]
@@ -121,8 +122,6 @@ def stationary_current(H, S, lr, batch_size, W, w_star=None) -> np.ndarray:
     ``W (..., dim) -> (..., dim)``; :math:`\rho` the Gaussian :math:`N(w^*, P)`,
     :math:`P` from :math:`HP + PH = (\eta/B) S`, :math:`D = \eta S / 2B`. :math:`J = 0` iff :math:`HS = SH`.
     """
-    from sdesim.analysis.stationary import lyapunov_covariance
-
     H = np.atleast_2d(np.asarray(H, dtype=float))
     P = lyapunov_covariance(H, S, lr, batch_size, kind="sde")
     D = 0.5 * float(lr) / int(batch_size) * np.atleast_2d(np.asarray(S, dtype=float))

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.errors import NonFiniteError, ShapeError
+from sdesim.errors import NonFiniteError
+from sdesim.linalg import fit_line
 
 __all__ = ["OrderFit", "assert_order", "fit_order"]
 
@@ -56,7 +57,8 @@ def fit_order(steps, errors, weights=None) -> OrderFit:
     Returns
     -------
     OrderFit
-        The slope standard error is :math:`\sqrt{s^2 / \sum_i w_i (x_i - \bar x)^2}`, with
+        The line and its slope standard error are :func:`sdesim.linalg.fit_line`'s, on
+        :math:`(\log h, \log E)`: :math:`\sqrt{s^2 / \sum_i w_i (x_i - \bar x)^2}`, with
         :math:`s^2` the weighted residual variance on ``n - 2`` degrees of freedom.
 
     Raises
@@ -64,29 +66,15 @@ def fit_order(steps, errors, weights=None) -> OrderFit:
     ShapeError
         Mismatched lengths, fewer than two points, or all steps equal.
     NonFiniteError
-        Non-finite or non-positive steps or errors.
+        Non-finite or non-positive steps, errors or weights.
     """
     h = np.asarray(steps, dtype=float).ravel()
     e = np.asarray(errors, dtype=float).ravel()
-    w = np.ones_like(h) if weights is None else np.asarray(weights, dtype=float).ravel()
-    if not h.size == e.size == w.size or h.size < 2:
-        raise ShapeError(f"need >= 2 steps, errors and weights of one length, got {h.size}, {e.size}, {w.size}")
     if not (np.isfinite(h).all() and np.isfinite(e).all() and (h > 0).all() and (e > 0).all()):
         raise NonFiniteError(f"steps and errors must be finite and positive, got steps {h}, errors {e}")
-    if not (np.isfinite(w).all() and (w > 0).all()):
-        raise NonFiniteError(f"weights must be finite and positive, got {w}")
-    x, y = np.log(h), np.log(e)
-    xm, ym = np.average(x, weights=w), np.average(y, weights=w)
-    sxx = np.sum(w * (x - xm) ** 2)
-    if sxx == 0:
-        raise ShapeError("all steps are equal: no slope to fit")
-    slope = np.sum(w * (x - xm) * (y - ym)) / sxx
-    intercept = ym - slope * xm
-    res = y - intercept - slope * x
-    dof = h.size - 2
-    s2 = np.sum(w * res ** 2) / dof if dof else 0.0
-    return OrderFit(slope=float(slope), slope_se=float(np.sqrt(s2 / sxx)), prefactor=float(np.exp(intercept)),
-                    residual=float(np.sqrt(np.mean(res ** 2))))
+    line = fit_line(np.log(h), np.log(e), weights)
+    return OrderFit(slope=line.slope, slope_se=line.slope_se, prefactor=float(np.exp(line.intercept)),
+                    residual=float(np.sqrt(np.mean(line.residuals ** 2))))
 
 
 def assert_order(steps, errors, order, tol=0.2, weights=None) -> OrderFit:

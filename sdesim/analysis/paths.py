@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdesim.errors import ConfigError, ShapeError
+from sdesim.losses.catalog import CriticalPoint
 
 __all__ = [
     "Averaging",
@@ -32,7 +33,7 @@ __all__ = [
 
 
 def _point(name, a, dim):
-    a = np.asarray(getattr(a, "location", a), dtype=float)
+    a = np.asarray(a.location if isinstance(a, CriticalPoint) else a, dtype=float)
     if a.shape[-1:] != (dim,):
         raise ShapeError(f"{name} must have trailing dimension {dim}, got shape {a.shape}")
     return a

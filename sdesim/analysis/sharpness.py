@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.analysis.lanczos import lanczos
 from sdesim.errors import ConfigError, ShapeError
+from sdesim.linalg import lanczos
+from sdesim.losses.base import as_loss
 
 __all__ = ["hessian_eigenvalues", "hvp_eigenvalues", "sharpness", "sharpness_along", "stability_threshold"]
 
@@ -46,7 +47,7 @@ def hessian_eigenvalues(loss, W, k=1) -> np.ndarray:
 
     Parameters
     ----------
-    loss : Loss, FiniteSumLoss or QuadraticModel
+    loss : Loss, FiniteSumLoss, QuadraticModel or catalog landscape
         Symbolic and finite-sum losses: exact Hessians, diagonalised together
         (``numpy.linalg.eigvalsh``). Quadratic models: the constant ``H``,
         by Lanczos on Hessian-vector products above ``DENSE_MAX_DIM`` dimensions
@@ -60,6 +61,7 @@ def hessian_eigenvalues(loss, W, k=1) -> np.ndarray:
     -------
     ndarray, shape (..., k)
     """
+    loss = as_loss(loss)
     W = np.asarray(W, dtype=float)
     dim = loss.dim
     if W.ndim == 0 or W.shape[-1] != dim:
@@ -71,7 +73,7 @@ def hessian_eigenvalues(loss, W, k=1) -> np.ndarray:
     ok = np.isfinite(W).all(axis=-1)
     if not ok.any():
         return out
-    if hasattr(loss, "hessian_vector"):
+    if loss.kind == "quadratic":
         out[ok] = _quadratic_top(loss, k)
         return out
     hess = np.asarray(loss.hessian(W[ok]))
@@ -93,7 +95,7 @@ def hvp_eigenvalues(hvp, W, k=1, tol=1e-8, seed=0) -> np.ndarray:
         Points (non-finite ones give NaN).
     k : int
     tol, seed
-        Passed to :func:`sdesim.analysis.lanczos.lanczos`.
+        Passed to :func:`sdesim.linalg.lanczos`.
 
     Returns
     -------

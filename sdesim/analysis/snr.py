@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim.errors import ConfigError, LossKindError, ShapeError
+from sdesim.losses.base import as_loss
 
 __all__ = ["gradient_noise_trace", "gradient_snr", "snr_along"]
 
@@ -23,23 +24,24 @@ __all__ = ["gradient_noise_trace", "gradient_snr", "snr_along"]
 def gradient_noise_trace(loss, W) -> np.ndarray:
     r""":math:`\operatorname{tr}\Sigma_1(w)`, the per-sample gradient variance; ``W (..., dim) -> (...)``.
 
-    ``FiniteSumLoss``: from the per-sample gradients at ``w``; ``QuadraticModel``: the constant
-    :math:`\operatorname{tr} S`.
+    Losses with ``per_sample_noise``: the trace of ``noise_covariance_at(W)``; for a
+    ``QuadraticModel`` the constant :math:`\operatorname{tr} S` without forming ``S``.
 
     Raises
     ------
-    TypeError
+    LossKindError
         ``loss`` has no per-sample noise (a plain ``Loss``).
     """
+    loss = as_loss(loss)
     W = np.asarray(W, dtype=float)
     if W.ndim == 0 or W.shape[-1] != loss.dim:
         raise ShapeError(f"W must have shape (..., {loss.dim}), got {W.shape}")
-    if hasattr(loss, "noise_trace"):
-        return np.full(W.shape[:-1], loss.noise_trace)
-    if not hasattr(loss, "per_sample_grad"):
+    if not loss.per_sample_noise:
         raise LossKindError(f"{type(loss).__name__} has no per-sample gradient noise: use a FiniteSumLoss "
-                        "or a QuadraticModel")
-    return np.trace(loss.noise_covariance(W), axis1=-2, axis2=-1)
+                            "or a QuadraticModel")
+    if loss.kind == "quadratic":
+        return np.full(W.shape[:-1], loss.noise_trace)
+    return np.trace(loss.noise_covariance_at(W), axis1=-2, axis2=-1)
 
 
 def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
@@ -47,7 +49,7 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
 
     Parameters
     ----------
-    loss : FiniteSumLoss or QuadraticModel
+    loss : FiniteSumLoss, QuadraticModel or a catalog landscape of one
     W : array_like, shape (..., dim)
         Non-finite points give NaN.
     batch_size : int
@@ -55,6 +57,7 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
         ``False``: minibatches without replacement from ``n`` samples, noise
         variance :math:`\operatorname{tr}\Sigma_1 (n - B) / (B (n - 1))`.
     """
+    loss = as_loss(loss)
     W = np.asarray(W, dtype=float)
     B = int(batch_size)
     if B < 1:
@@ -67,9 +70,9 @@ def gradient_snr(loss, W, batch_size=1, replacement=True) -> np.ndarray:
         return out
     noise = gradient_noise_trace(loss, W[ok]) / B
     if not replacement:
-        n = getattr(loss, "n_samples", None)
-        if n is None:
+        if loss.kind != "finite_sum":
             raise LossKindError("replacement=False needs a FiniteSumLoss (a number of samples)")
+        n = loss.n_samples
         if B > n:
             raise ConfigError(f"batch_size {B} exceeds the {n} samples")
         noise = noise * (n - B) / max(n - 1, 1)

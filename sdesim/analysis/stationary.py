@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
 
-from sdesim.errors import ConfigError, ShapeError
+from sdesim import linalg
+from sdesim.errors import ConfigError, LossKindError
+from sdesim.losses.base import as_loss
 
 __all__ = [
     "StationaryStats",
@@ -30,8 +31,6 @@ __all__ = [
     "stationary_variance_1d",
     "variance_ratio_discrete_sde",
 ]
-
-KINDS = ("discrete", "sde", "modified")
 
 
 @dataclass(frozen=True)
@@ -121,22 +120,16 @@ def density_statistics(grid, rho):
     return mean, (d.T * r) @ d + np.diag(grid.spacing ** 2 / 12)
 
 
-def _matrix(name, a, dim=None):
-    a = np.atleast_2d(np.asarray(a, dtype=float))
-    if a.ndim != 2 or a.shape[0] != a.shape[1] or (dim is not None and a.shape[0] != dim):
-        raise ShapeError(f"{name} must be a square matrix{'' if dim is None else f' of size {dim}'}, "
-                         f"got shape {a.shape}")
-    return a
-
-
 def lyapunov_covariance(H, S, lr, batch_size=1, kind="discrete") -> np.ndarray:
     r"""Stationary covariance of SGD on a quadratic model (module docstring).
+
+    :func:`sdesim.linalg.lyapunov_covariance`, which also takes a ``QuadraticModel`` (or a
+    catalog landscape of one) as ``H`` with ``S=None``.
 
     Parameters
     ----------
     H, S : array_like, shape (dim, dim) (or scalars in 1D)
-        Hessian and per-sample gradient covariance :math:`\Sigma_1`. A
-        ``QuadraticModel`` may be passed as ``H`` with ``S=None``.
+        Hessian and per-sample gradient covariance :math:`\Sigma_1`.
     lr : float
     batch_size : int
     kind : {"discrete", "sde", "modified"}
@@ -146,30 +139,15 @@ def lyapunov_covariance(H, S, lr, batch_size=1, kind="discrete") -> np.ndarray:
     ValueError
         Unknown ``kind``; an eigenvalue of ``H`` (or :math:`\tilde H`) ``<= 0``;
         ``lr h_max >= 2`` for ``"discrete"`` (linearly unstable, no stationary state).
+    LossKindError
+        ``S=None`` and ``H`` is not a quadratic model.
     """
-    if S is None and hasattr(H, "S"):
-        H, S = H.H, H.S
-    H = _matrix("H", H)
-    S = _matrix("S", S, H.shape[0])
-    lr, batch_size = float(lr), int(batch_size)
-    if not lr > 0 or batch_size < 1:
-        raise ConfigError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
-    drift = H + 0.5 * lr * H @ H if kind == "modified" else H
-    eig = np.linalg.eigvals(drift).real
-    if eig.min() <= 0:
-        raise ConfigError(f"drift matrix has an eigenvalue {eig.min():.3g} <= 0: no stationary distribution")
-    if kind == "discrete":
-        h_max = np.abs(np.linalg.eigvals(H)).max()
-        if lr * h_max >= 2:
-            raise ConfigError(f"lr * h_max = {lr * h_max:.4g} >= 2: SGD is linearly unstable "
-                             f"(need lr < {2 / h_max:.4g})")
-        A = np.eye(H.shape[0]) - lr * H
-        P = solve_discrete_lyapunov(A, lr ** 2 / batch_size * S)
-    else:
-        P = solve_continuous_lyapunov(drift, lr / batch_size * S)
-    return 0.5 * (P + P.T)
+    if S is None:
+        model = as_loss(H)
+        if model.kind != "quadratic":
+            raise LossKindError(f"S=None needs a QuadraticModel as H, got a {model.kind} loss")
+        H, S = model.H, model.S
+    return linalg.lyapunov_covariance(H, S, lr, batch_size, kind)
 
 
 def stationary_variance_1d(h, s, lr, batch_size=1, kind="discrete"):
@@ -179,8 +157,8 @@ def stationary_variance_1d(h, s, lr, batch_size=1, kind="discrete"):
     Broadcasts over array arguments; returns NaN where no stationary state exists.
     """
     h, s, lr = (np.asarray(x, dtype=float) for x in (h, s, lr))
-    if kind not in KINDS:
-        raise ConfigError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind not in linalg.LYAPUNOV_KINDS:
+        raise ConfigError(f"kind must be one of {linalg.LYAPUNOV_KINDS}, got {kind!r}")
     factor = {"discrete": 2 - lr * h, "sde": 2.0, "modified": 2 + lr * h}[kind]
     with np.errstate(divide="ignore", invalid="ignore"):
         v = lr * s / (batch_size * h * factor)

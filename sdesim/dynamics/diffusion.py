@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
-from sdesim.dynamics.noise import constant_factor, per_sample_covariance, psd_factor
+from sdesim.dynamics.noise import check_noise_spec, resolve_noise
 from sdesim.dynamics.schedules import Schedule
 from sdesim.errors import ConfigError
 
@@ -52,8 +52,15 @@ class SGDDiffusion(Dynamic, WithLearningRate):
         check_positive("noise_scale", self.noise_scale)
         if self.noise not in NOISES:
             raise ConfigError(f"noise must be one of {NOISES}, got {self.noise!r}")
-        if self.noise == "lowrank" and not self.rank:
-            raise ConfigError("noise='lowrank' needs rank=k")
+        if self.noise == "lowrank":
+            if self.rank is None:
+                raise ConfigError("noise='lowrank' needs rank=k")
+            check_positive("rank", self.rank, integer=True)
+        elif self.rank is not None:
+            raise ConfigError(f"rank={self.rank} applies to noise='lowrank' only (noise={self.noise!r})")
+        cov, fac = check_noise_spec(self.noise_covariance, self.noise_factor)
+        object.__setattr__(self, "noise_covariance", cov)
+        object.__setattr__(self, "noise_factor", fac)
 
     @property
     def label(self):
@@ -73,15 +80,11 @@ class SGDDiffusion(Dynamic, WithLearningRate):
     def noise_factor_at(self, loss, W, t=0.0):
         r"""Factor :math:`G_1` of the per-sample part, :math:`G_1 G_1^T = s\,\Sigma_1(w)`: ``(..., dim, r)``."""
         W = np.asarray(W, dtype=float)
-        dim = W.shape[-1]
+        noise = resolve_noise(loss, self)
         s = np.sqrt(self.noise_scale)
-        if self.noise == "isotropic":
-            return np.broadcast_to(s * np.eye(dim), W.shape + (dim,))
-        G = constant_factor(loss, self.noise_covariance, self.noise_factor)
-        if G is not None and self.noise == "anisotropic":
-            return np.broadcast_to(s * G, W.shape[:-1] + G.shape)
-        cov = per_sample_covariance(loss, W, t, self.noise_covariance, self.noise_factor)
-        return s * psd_factor(cov, self.rank if self.noise == "lowrank" else None)
+        if noise.additive:
+            return np.broadcast_to(s * noise.factor, W.shape[:-1] + noise.factor.shape)
+        return s * noise.factor_at(loss, W, t)
 
     def diffusion_factor(self, loss, W, t=0.0):
         r""":math:`G = \sqrt{lr(t)/B}\, G_1` in :math:`dw = b\,dt + G\,dW`: ``(..., dim, r)``."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
+from sdesim.dynamics.noise import check_noise_spec
 from sdesim.dynamics.sampling import SAMPLINGS
 from sdesim.dynamics.schedules import Schedule
 from sdesim.errors import ConfigError
@@ -71,8 +72,12 @@ class SGD(Dynamic, WithLearningRate):
             raise ConfigError(f"momentum must lie in [0, 1), got {self.momentum}")
         if self.nesterov and self.momentum == 0.0:
             raise ConfigError("nesterov=True needs momentum > 0")
-        if self.nudge_k < 0 or self.nudge_factor < 0:
-            raise ConfigError("nudge_k and nudge_factor must be non-negative")
+        if int(self.nudge_k) != self.nudge_k or self.nudge_k < 0 or not self.nudge_factor >= 0:
+            raise ConfigError(f"nudge_k must be a non-negative integer and nudge_factor non-negative, "
+                              f"got {self.nudge_k}, {self.nudge_factor}")
+        cov, fac = check_noise_spec(self.noise_covariance, self.noise_factor)
+        object.__setattr__(self, "noise_covariance", cov)
+        object.__setattr__(self, "noise_factor", fac)
 
     @property
     def label(self):

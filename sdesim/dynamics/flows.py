@@ -20,14 +20,13 @@ from functools import lru_cache
 import numpy as np
 
 from sdesim.dynamics.base import Dynamic, check_positive
-from sdesim.dynamics.noise import loss_kind
 from sdesim.errors import ConfigError, LossKindError
 
 
 @lru_cache(maxsize=32)
 def symbolic_loss(loss):
     """A symbolic ``Loss`` for ``loss`` (a ``FiniteSumLoss`` through its data moments)."""
-    return loss.as_loss() if loss_kind(loss) == "finite_sum" else loss
+    return loss.as_loss() if loss.kind == "finite_sum" else loss
 
 
 @lru_cache(maxsize=32)
@@ -75,7 +74,7 @@ class ModifiedFlow(Dynamic):
             raise ConfigError("kind='sgd' needs batch_size and order=1 (Smith et al.'s modified loss)")
 
     def drift(self, loss, W, t=0.0):
-        kind = loss_kind(loss)
+        kind = loss.kind
         if self.kind == "sgd":
             if kind != "finite_sum":
                 raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss (its minibatches)")

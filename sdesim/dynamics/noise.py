@@ -1,4 +1,4 @@
-r"""Per-sample gradient noise :math:`\Sigma_1(w)` of a loss, and its square-root factors.
+r"""Per-sample gradient noise :math:`\Sigma_1(w)`: validated once, resolved once, factorised by one rule.
 
 Naming: ``*_covariance`` is :math:`\Sigma_1` itself, ``*_factor`` a matrix
 :math:`G` with :math:`G G^T = \Sigma_1`. Where :math:`\Sigma_1` comes from:
@@ -8,84 +8,164 @@ Naming: ``*_covariance`` is :math:`\Sigma_1` itself, ``*_factor`` a matrix
 - ``Loss``: the dynamic's ``noise_covariance`` (a constant matrix, or
   ``"hessian"`` for :math:`\Sigma_1(w) = \nabla^2 C(w)` clipped to its positive
   part) or ``noise_factor``; by default the identity (unit per-sample noise).
+
+A loss that defines its own noise (``per_sample_noise``) refuses a dynamic's
+``noise_covariance``/``noise_factor``: one source of noise per run.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from sdesim.errors import ConfigError, ShapeError
+from sdesim.errors import ConfigError, NonFiniteError, NonPSDError, ShapeError
+
+PSD_RTOL = 1e-14
+"""Eigenvalues at or below ``PSD_RTOL`` times the largest are round-off: zero in every factor."""
 
 
-def loss_kind(loss) -> str:
-    """``"finite_sum"``, ``"quadratic"`` or ``"symbolic"``."""
-    from sdesim.losses.finite_sum import FiniteSumLoss
-    from sdesim.losses.quadratic import QuadraticModel
-    if isinstance(loss, FiniteSumLoss):
-        return "finite_sum"
-    if isinstance(loss, QuadraticModel):
-        return "quadratic"
-    return "symbolic"
+def check_psd(name: str, S, dim: int | None = None) -> np.ndarray:
+    """``S`` as a float array, checked square (``(dim, dim)``), finite, symmetric and positive semi-definite.
+
+    The one rule wherever a covariance enters: symmetric to ``1e-10`` of its largest
+    entry, smallest eigenvalue ``>= -1e-10`` times the largest; :class:`NonPSDError`
+    names the smallest eigenvalue.
+    """
+    S = np.asarray(S, dtype=float)
+    if S.ndim != 2 or S.shape[0] != S.shape[1] or (dim is not None and S.shape[0] != dim):
+        want = f"({dim}, {dim})" if dim is not None else "(d, d)"
+        raise ShapeError(f"{name} must have shape {want}, got {S.shape}")
+    if not np.isfinite(S).all():
+        raise NonFiniteError(f"{name} has non-finite entries")
+    scale = max(float(np.abs(S).max(initial=0.0)), 1.0)
+    if not np.allclose(S, S.T, rtol=0.0, atol=1e-10 * scale):
+        raise NonPSDError(f"{name} is not symmetric (max |S - S^T| = {np.abs(S - S.T).max():.3g})")
+    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if S.size else np.zeros(1)
+    if ev[0] < -1e-10 * max(ev[-1], 1.0):
+        raise NonPSDError(f"{name} is not positive semi-definite (smallest eigenvalue {ev[0]:.3g})")
+    return S
 
 
-def check_noise_spec(dim: int, noise_covariance, noise_factor):
-    """Validate a user-given noise covariance (matrix or ``"hessian"``) or factor."""
+def check_factor(name: str, F, dim: int | None = None) -> np.ndarray:
+    """A noise factor ``G`` of shape ``(dim, r)``, finite."""
+    F = np.asarray(F, dtype=float)
+    if F.ndim != 2 or (dim is not None and F.shape[0] != dim):
+        raise ShapeError(f"{name} must have shape ({dim if dim is not None else 'd'}, r), got {F.shape}")
+    if not np.isfinite(F).all():
+        raise NonFiniteError(f"{name} has non-finite entries")
+    return F
+
+
+def check_noise_spec(noise_covariance, noise_factor):
+    """A dynamic's noise specification, validated (dimension checked when bound to a loss)."""
     if noise_covariance is not None and noise_factor is not None:
         raise ConfigError("give either noise_covariance or noise_factor, not both")
     if isinstance(noise_covariance, str):
         if noise_covariance != "hessian":
             raise ConfigError(f"noise_covariance must be a matrix or 'hessian', got {noise_covariance!r}")
-    elif noise_covariance is not None:
-        S = np.asarray(noise_covariance, dtype=float)
-        if S.shape != (dim, dim):
-            raise ShapeError(f"noise_covariance must have shape ({dim}, {dim}), got {S.shape}")
-        if not np.allclose(S, S.T) or np.linalg.eigvalsh(S).min() < -1e-12 * max(1.0, abs(S).max()):
-            raise ConfigError("noise_covariance must be symmetric positive semi-definite")
-    if noise_factor is not None:
-        F = np.asarray(noise_factor, dtype=float)
-        if F.ndim != 2 or F.shape[0] != dim:
-            raise ShapeError(f"noise_factor must have shape ({dim}, r), got {F.shape}")
-
-
-def constant_factor(loss, noise_covariance=None, noise_factor=None):
-    """Constant factor ``G`` (dim, r) of :math:`\\Sigma_1`, or ``None`` when it depends on ``w``."""
-    kind = loss_kind(loss)
-    if kind == "quadratic":
-        return loss.noise_sqrt()
-    if kind == "finite_sum" or isinstance(noise_covariance, str):
-        return None
-    if noise_factor is not None:
-        return np.asarray(noise_factor, dtype=float)
+        return noise_covariance, None
     if noise_covariance is not None:
-        return psd_factor(np.asarray(noise_covariance, dtype=float))
-    return np.eye(loss.dim)
-
-
-def per_sample_covariance(loss, W, t=0.0, noise_covariance=None, noise_factor=None):
-    r""":math:`\Sigma_1(w)` for ``W`` of shape ``(..., dim)``; returns ``(..., dim, dim)``."""
-    W = np.asarray(W, dtype=float)
-    kind = loss_kind(loss)
-    if kind == "finite_sum":
-        return loss.noise_covariance(W)
-    if isinstance(noise_covariance, str):
-        H = loss.hessian(W, t)
-        mu, U = np.linalg.eigh(H)
-        return (U * np.maximum(mu, 0.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
-    G = constant_factor(loss, noise_covariance, noise_factor)
-    return np.broadcast_to(G @ G.T, W.shape + (W.shape[-1],))
+        return check_psd("noise_covariance", noise_covariance), None
+    if noise_factor is not None:
+        return None, check_factor("noise_factor", noise_factor)
+    return None, None
 
 
 def psd_factor(S, rank=None):
     r"""Factor :math:`G` with :math:`G G^T = S` from the eigendecomposition (top ``rank`` pairs).
 
-    Works on stacks ``(..., dim, dim)``. Eigenvalues below ``1e-14`` times the
-    largest are round-off (e.g. of a clipped matrix rebuilt from its eigenpairs)
-    and are set to zero: their square root would otherwise inject noise of
-    relative size ``1e-7`` along directions that have none.
+    Works on stacks ``(..., dim, dim)``. Eigenvalues at or below ``PSD_RTOL`` times the
+    largest are round-off (e.g. of a clipped matrix rebuilt from its eigenpairs) and
+    are set to zero: their square root would otherwise inject noise of relative size
+    ``1e-7`` along directions that have none.
     """
     mu, U = np.linalg.eigh(S)
-    tol = 1e-14 * np.maximum(mu[..., -1:], 0.0)
+    tol = PSD_RTOL * np.maximum(mu[..., -1:], 0.0)
     mu = np.where(mu > tol, mu, 0.0)
     if rank is not None:
         mu, U = mu[..., -rank:], U[..., -rank:]
     return U * np.sqrt(mu)[..., None, :]
+
+
+def clipped_hessian(loss, W, t=0.0):
+    r"""The Hessian's positive part :math:`U \max(\mu, 0) U^T`: ``(..., dim, dim)``."""
+    mu, U = np.linalg.eigh(loss.hessian(W, t))
+    return (U * np.maximum(mu, 0.0)[..., None, :]) @ np.swapaxes(U, -1, -2)
+
+
+@dataclass(frozen=True, eq=False)
+class Noise:
+    r"""The per-sample noise of a run, resolved: :math:`\Sigma_1 = G G^T` before any ``noise_scale``.
+
+    ``kind``: ``"constant"`` (``factor`` ``G (dim, r)``: additive noise), ``"hessian"``
+    (the clipped Hessian at ``w``) or ``"data"`` (a finite sum's per-sample covariance
+    at ``w``). State-dependent kinds keep the top ``rank`` eigenpairs when ``rank`` is set.
+    """
+
+    kind: str
+    factor: np.ndarray | None = None
+    rank: int | None = None
+
+    @property
+    def additive(self) -> bool:
+        return self.kind == "constant"
+
+    def n_columns(self, dim: int) -> int:
+        """Number of noise columns ``r`` (Gaussians per particle and step)."""
+        if self.additive:
+            return self.factor.shape[1]
+        return self.rank or dim
+
+    def covariance(self, loss, W, t=0.0):
+        r""":math:`\Sigma_1(w)`: ``(..., dim, dim)``."""
+        if self.kind == "hessian":
+            return clipped_hessian(loss, W, t)
+        if self.kind == "data":
+            return loss.noise_covariance_at(W, t)
+        W = np.asarray(W, dtype=float)
+        return np.broadcast_to(self.factor @ self.factor.T, W.shape + (W.shape[-1],))
+
+    def factor_at(self, loss, W, t=0.0):
+        """``G(w)``: the constant ``(dim, r)`` factor, or ``(N, dim, r)`` from :func:`psd_factor`."""
+        if self.additive:
+            return self.factor
+        return psd_factor(self.covariance(loss, W, t), self.rank)
+
+
+def resolve_noise(loss, dynamic) -> Noise:
+    """The :class:`Noise` of ``dynamic`` (``SGD`` with Gaussian noise, or ``SGDDiffusion``) on ``loss``.
+
+    Raises when an option cannot be honoured: a covariance given for a loss that defines
+    its own noise, a covariance for isotropic noise, a matrix of the wrong dimension, a
+    rank above the dimension.
+    """
+    dim = loss.dim
+    cov, fac = dynamic.noise_covariance, dynamic.noise_factor
+    given = cov is not None or fac is not None
+    mode = getattr(dynamic, "noise", "anisotropic")        # SGD's Gaussian noise is Sigma_1 itself
+    rank = dynamic.rank if mode == "lowrank" else None
+    if rank is not None and rank > dim:
+        raise ConfigError(f"noise='lowrank' with rank={rank} exceeds the dimension {dim}")
+    if mode == "isotropic":
+        if given:
+            raise ConfigError("noise='isotropic' takes no noise_covariance/noise_factor (it is s I): "
+                              "use noise='anisotropic' to give Sigma_1")
+        return Noise("constant", np.eye(dim))
+    if given and loss.per_sample_noise:
+        raise ConfigError(f"{type(loss).__name__} defines its own gradient noise: "
+                          "drop noise_covariance/noise_factor from the dynamic")
+    if loss.kind == "finite_sum":
+        return Noise("data", rank=rank)
+    if loss.kind == "quadratic":
+        if rank is not None:
+            return Noise("constant", psd_factor(loss.S, rank))
+        return Noise("constant", loss.noise_sqrt())
+    if isinstance(cov, str):
+        return Noise("hessian", rank=rank)
+    if fac is not None:
+        G = check_factor("noise_factor", fac, dim)
+        return Noise("constant", G if rank is None else psd_factor(G @ G.T, rank))
+    if cov is not None:
+        return Noise("constant", psd_factor(check_psd("noise_covariance", cov, dim), rank))
+    return Noise("constant", np.eye(dim) if rank is None else psd_factor(np.eye(dim), rank))

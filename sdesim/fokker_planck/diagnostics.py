@@ -6,17 +6,11 @@ import warnings
 
 import numpy as np
 
+from sdesim.errors import BoundaryMassWarning, ResolutionWarning
+
 BOUNDARY_MASS_TOL = 1e-6
 RESOLUTION_LOG_JUMP = 2.0
 RESOLUTION_LEVEL = 0.05
-
-
-class BoundaryMassWarning(UserWarning):
-    """The density carries non-negligible mass in the outermost cells: the domain is too small."""
-
-
-class ResolutionWarning(UserWarning):
-    """The density changes by a large factor between neighbouring cells where it matters."""
 
 
 def check_density(grid, rho, what="density"):

@@ -26,15 +26,7 @@ import warnings
 
 import numpy as np
 
-from sdesim.errors import SdesimError, ShapeError
-
-
-class NonPSDError(SdesimError, ValueError):
-    """A diffusion tensor is not symmetric positive semi-definite."""
-
-
-class PositivityWarning(UserWarning):
-    """The cross terms of ``D`` exceed the grid anisotropy: positivity is not guaranteed."""
+from sdesim.errors import NonPSDError, PositivityWarning, ShapeError
 
 
 def check_tensor(D, dim, where=None) -> np.ndarray:

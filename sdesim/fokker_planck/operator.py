@@ -146,7 +146,8 @@ class Operator:
     (Simpson's rule, ``D`` at the link midpoint the mean of the two cells), so
     that ``sum_k beta_k delta_k = D g = b`` and every link sees a bounded
     Peclet number however small its weight. Where ``D`` is singular the drift
-    goes to the axis links instead (``beta_i = int b_i dx / h_i^2``).
+    goes to the axis links instead (``beta_i = int b_i dx / h_i^2``); with
+    ``D = 0`` the rates are upwind, pure drift transport.
     """
 
     def __init__(self, grid, diffusion, drift, potential=None):
@@ -158,7 +159,7 @@ class Operator:
             D = D.reshape(n, dim, dim)
         X = grid.centers.reshape(n, dim)
         isotropic = D.ndim == 2 and np.all(D == D[0, 0] * np.eye(dim))
-        if potential is not None and isotropic:
+        if potential is not None and isotropic and D[0, 0] > 0:
             mode, C = "potential", np.asarray(potential, dtype=float).ravel()
             if not np.all(np.isfinite(C)):
                 raise NonFiniteError("the loss is not finite on every grid cell")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -42,7 +44,9 @@ class FokkerPlanck:
         the centres counts as ``-grad C`` (exact potential differences when ``D = T I``).
     noise_schedule : callable, optional
         ``t -> s(t) >= 0``, the diffusion at time ``t`` is ``s(t) D`` (a learning-rate
-        schedule, ``s = lr(t) / lr(0)``); used by `evolve`, the rest uses ``s(0)``.
+        schedule, ``s = lr(t) / lr``); used by `evolve`, the rest uses ``s(0)`` (or
+        ``s(t)`` at their ``t``). Where ``s = 0`` (a warm-up) the drift alone moves
+        the density (upwind rates).
     solver : {"auto", "direct", "iterative"}
         Sparse LU (SuperLU), or BiCGSTAB with algebraic multigrid (pyamg) / ILU; used
         where no closed form exists (`steady_state`) and by `evolve` except ``"split"``.
@@ -96,28 +100,45 @@ class FokkerPlanck:
 
         Reads ``dynamics.drift(loss, W, 0)`` and ``dynamics.diffusion(loss, W, 0)``
         (``D = G G^T / 2``), the coefficients the particle simulator integrates.
-        With a learning-rate ``schedule`` the diffusion at time ``t`` is
-        ``D * temperature(t) / temperature(0)`` (the drift ``-grad C`` does not
-        depend on ``lr`` in the time ``t = k * lr``).
+        With a learning-rate ``schedule``, ``D`` is that of the dynamic without
+        schedule and the diffusion at time ``t`` is ``D * temperature(t) / T``,
+        ``T`` the temperature without schedule, so a warm-up (``lr(0) = 0``) starts
+        from pure drift (the drift ``-grad C`` does not depend on ``lr`` in the
+        time ``t = k * lr``).
         """
         if not (callable(getattr(dynamics, "drift", None)) and callable(getattr(dynamics, "diffusion", None))):
             raise LossKindError("from_dynamics needs a continuous dynamic with drift(loss, W, t) and "
                             f"diffusion(loss, W, t), e.g. SGDDiffusion; got {type(dynamics).__name__}")
+        base = dynamics
         if getattr(dynamics, "schedule", None) is not None:
-            T0 = dynamics.temperature(0.0)
-            kwargs.setdefault("noise_schedule", lambda t: dynamics.temperature(t) / T0)
+            base = dataclasses.replace(dynamics, schedule=None)
+            T = base.temperature()
+            kwargs.setdefault("noise_schedule", lambda t: dynamics.temperature(t) / T)
         return cls(loss, grid=grid, drift=lambda W: dynamics.drift(loss, W, 0.0),
-                   diffusion=lambda W: dynamics.diffusion(loss, W, 0.0), **kwargs)
+                   diffusion=lambda W: base.diffusion(loss, W, 0.0), **kwargs)
 
     def _scale(self, t):
-        return 1.0 if self.noise_schedule is None else float(self.noise_schedule(t))
+        if self.noise_schedule is None:
+            return 1.0
+        s = float(self.noise_schedule(t))
+        if not (np.isfinite(s) and s >= 0):
+            raise ConfigError(f"noise_schedule({t:g}) = {s}: the noise multiplier must be finite and >= 0")
+        return s
+
+    def _noisy_scale(self, t):
+        """``s(t)``, or `ConfigError` where the noise vanishes (no steady state, no escape)."""
+        s = self._scale(t)
+        if s == 0 or not np.any(self.diffusion):
+            raise ConfigError(f"the noise vanishes at t = {t:g} (e.g. during a warm-up): the density "
+                              "collapses onto the minima; take t where the noise multiplier is positive")
+        return s
 
     def matrix(self, t=0.0):
         """Sparse generator ``L`` (CSR, flat C order): ``d rho/dt = L rho``; columns sum to 0."""
         return self.operator.matrix(self._scale(t))
 
-    def steady_state(self, closed_form=None):
-        """Stationary density: ``L rho = 0``, ``sum(rho) * cell_volume = 1``.
+    def steady_state(self, closed_form=None, t=0.0):
+        """Stationary density of ``L(t)``: ``L rho = 0``, ``sum(rho) * cell_volume = 1``.
 
         Closed form first (`balance.closed_form_steady_state`, ``O(N)``): where the
         discrete rates are in detailed balance (every 1D problem with positive
@@ -137,29 +158,32 @@ class FokkerPlanck:
             ``None`` (default): closed form where the check passes, else solve.
             ``True``: closed form or `ValueError` (no detailed balance). ``False``:
             always solve the linear system.
+        t : float
+            Time at which the noise schedule is frozen; `ConfigError` where the
+            noise vanishes.
 
         Returns
         -------
         array of grid.shape
         """
+        s = self._noisy_scale(t)
         rho = None
         if closed_form is not False:
-            s0 = self._scale(0.0)
             potential = None
             if self.operator.mode == "potential":
-                potential = self.potential / (self.diffusion[0, 0] * s0)
-            rho = closed_form_steady_state(self.operator, s0, potential)
+                potential = self.potential / (self.diffusion[0, 0] * s)
+            rho = closed_form_steady_state(self.operator, s, potential)
             if rho is None and closed_form:
                 raise ConfigError("the discrete rates are not in detailed balance (the closed-form "
                                  "candidate fails the residual check): use closed_form=None or False")
         if rho is None:
-            rho = self._solve_steady_state()
+            rho = self._solve_steady_state(t)
         rho = self.grid.normalize(rho.reshape(self.grid.shape))
         check_density(self.grid, rho, "steady state")
         return rho
 
-    def _solve_steady_state(self):
-        L = self.matrix()
+    def _solve_steady_state(self, t):
+        L = self.matrix(t)
         n = L.shape[0]
         p = int(np.argmin(self.potential))
         keep = np.ones(n)
@@ -204,16 +228,19 @@ class FokkerPlanck:
         check_density(self.grid, rho[-1], "density at t_end")
         return DensityResult(t, rho, self.grid, meta)
 
-    def mean_first_passage_time(self, target):
+    def mean_first_passage_time(self, target, t=0.0):
         """Mean first-passage time ``tau(w)`` into ``target`` (absorbing).
 
-        Solves the backward equation ``L^T tau = -1`` off the target,
+        Solves the backward equation ``L(t)^T tau = -1`` off the target,
         ``tau = 0`` on it (``L^T`` is the generator of the discrete Markov
         chain), with zero-flux walls elsewhere.
 
         Parameters
         ----------
         target : bool array of grid.shape, or callable ``centres -> bool array``
+        t : float
+            Time at which the noise schedule is frozen; `ConfigError` where the
+            noise vanishes.
 
         Returns
         -------
@@ -226,7 +253,7 @@ class FokkerPlanck:
         if not mask.any():
             raise ConfigError("the target region contains no grid cell")
         free = ~mask.ravel()
-        A = (-self.matrix().T).tocsr()[free][:, free]
+        A = (-self.operator.matrix(self._noisy_scale(t)).T).tocsr()[free][:, free]
         tau = np.zeros(self.grid.size)
         if free.any():
             tau[free] = factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(np.ones(free.sum()))

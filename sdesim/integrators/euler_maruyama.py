@@ -2,15 +2,18 @@
 
 import numpy as np
 
-from sdesim.integrators.base import Integrator, apply
+from sdesim.integrators.base import AffineStep, Integrator, apply
 
 
 class EulerMaruyama(Integrator):
     """Strong order 1/2 (1 for additive noise), weak order 1."""
 
     name = "euler_maruyama"
-    strong_order = 0.5
-    weak_order = 1.0
+    orders = {"additive": (1.0, 1.0), "multiplicative": (0.5, 1.0)}
+
+    def affine(self, H, eigenvalues, G, dt, amplitude):
+        """:math:`K = H`, :math:`L = G`."""
+        return AffineStep(H, G, eigenvalues)
 
     def step(self, sde, W, t, dt, Z):
         return W + sde.drift(W, t) * dt + apply(sde.factor(W, t), np.sqrt(dt) * Z)

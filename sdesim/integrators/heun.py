@@ -11,16 +11,22 @@ would converge to the Stratonovich solution, so it refuses that case.
 
 import numpy as np
 
-from sdesim.integrators.base import Integrator, apply
+from sdesim.integrators.base import AffineStep, Integrator, apply
 
 
 class StochasticHeun(Integrator):
     """Strong order 1, weak order 2, additive noise only."""
 
     name = "heun"
-    strong_order = 1.0
-    weak_order = 2.0
-    needs_additive = True
+    calculus = "stratonovich"       # where G depends on w: refused, as it is not the Ito SDE
+    noise_types = ("additive",)
+    orders = {"additive": (1.0, 2.0)}
+
+    def affine(self, H, eigenvalues, G, dt, amplitude):
+        r""":math:`K = H - \frac{\Delta t}{2} H^2`, :math:`L = (I - \frac{\Delta t}{2} H) G`."""
+        K = H - 0.5 * dt * H @ H
+        kappa = None if eigenvalues is None else eigenvalues - 0.5 * dt * eigenvalues * eigenvalues
+        return AffineStep(K, (np.eye(H.shape[0]) - 0.5 * dt * H) @ G, kappa, three_point=self.name == "weak2")
 
     def increments(self, Z):
         """Standardised noise increments from the standard normals ``Z``."""

@@ -21,8 +21,16 @@ class Milstein(Integrator):
     """Strong order 1, weak order 1, diagonal noise."""
 
     name = "milstein"
-    strong_order = 1.0
-    weak_order = 1.0
+    orders = {"additive": (1.0, 1.0), "multiplicative": (1.0, 1.0)}
+
+    def check(self, loss_kind, noise):
+        """Additive noise must have a diagonal square factor (state-dependent noise is checked per step)."""
+        super().check(loss_kind, noise)
+        if noise.additive:
+            G = noise.factor
+            if G.shape[0] != G.shape[1] or np.abs(G - np.diag(np.diag(G))).max(initial=0.0) > 1e-12 * max(
+                    1.0, np.abs(G).max(initial=0.0)):
+                raise ShapeError("Milstein is implemented for diagonal noise only; use euler_maruyama")
 
     def _diagonal(self, sde, W, t):
         G = np.broadcast_to(sde.factor(W, t), W.shape[:1] + sde.factor(W[:1], t).shape[-2:])

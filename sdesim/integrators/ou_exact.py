@@ -16,8 +16,7 @@ modified drift's ``lr``) is frozen at the start of each step.
 
 import numpy as np
 
-from sdesim.errors import ShapeError
-from sdesim.integrators.base import Integrator
+from sdesim.integrators.base import AffineStep, Integrator
 
 
 def ou_propagators(H, GGt, dt):
@@ -37,17 +36,21 @@ class ExactOU(Integrator):
     """Exact in law for quadratic models with constant noise (any ``dt``)."""
 
     name = "exact_ou"
-    strong_order = float("inf")
-    weak_order = float("inf")
-    needs_additive = True
+    noise_types = ("additive",)
+    orders = {"additive": (float("inf"), float("inf"))}
+    needs_quadratic = True
 
     def __init__(self):
         self._memo = None
 
+    def affine(self, H, eigenvalues, G, dt, amplitude):
+        r""":math:`K = I - e^{-H \Delta t}`, :math:`L L^T = Q` (module docstring), exact."""
+        A, L = ou_propagators(H, amplitude * (G @ G.T), dt)
+        return AffineStep(np.eye(H.shape[0]) - A, L, exact=True)
+
     def step(self, sde, W, t, dt, Z):
         model = sde.loss
-        if not hasattr(model, "w_star"):
-            raise ShapeError("exact_ou needs a QuadraticModel")
+        self.check(model.kind, sde.noise)
         G = sde.factor(W, t)
         GGt = G @ G.T
         H = model.H

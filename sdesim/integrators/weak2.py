@@ -24,8 +24,7 @@ class WeakOrder2(StochasticHeun):
     """Weak order 2 for additive noise; no strong convergence."""
 
     name = "weak2"
-    strong_order = 0.0
-    weak_order = 2.0
+    orders = {"additive": (0.0, 2.0)}
 
     def increments(self, Z):
         return three_point(Z)

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.errors import ConfigError, FormatError, NonFiniteError, ShapeError
+from sdesim.io import load_npz
+from sdesim.linalg import lyapunov_covariance, psd_eigen
 from sdesim.losses.base import BaseLoss
 
 FORMAT = "sdesim.QuadraticModel"
@@ -263,12 +265,12 @@ class QuadraticModel(BaseLoss):
 
         Low-rank storage gives ``G = [F, diag(sqrt d)]`` (only the non-zero
         diagonal columns); dense storage gives ``G = U diag(sqrt(mu))`` from the
-        eigendecomposition ``S = U diag(mu) U^T``, keeping eigenvalues above
-        ``1e-14 max(mu)``. ``r = 0`` when ``S = 0``.
+        eigendecomposition ``S = U diag(mu) U^T`` (:func:`sdesim.linalg.psd_eigen`),
+        dropping the columns of the eigenvalues it zeroes. ``r = 0`` when ``S = 0``.
         """
         if self._factor is None and self._diag is None:
-            mu, u = np.linalg.eigh(self.S)
-            keep = mu > 1e-14 * max(mu.max(initial=0.0), np.finfo(float).tiny)
+            mu, u = psd_eigen(self.S)
+            keep = mu > 0
             return u[:, keep] * np.sqrt(mu[keep])
         cols = []
         if self._factor is not None:
@@ -328,7 +330,8 @@ class QuadraticModel(BaseLoss):
             \\text{discrete: } P = A P A^\\top + \\frac{\\eta^2}{B} S, \\quad A = I - \\eta H;
             \\qquad \\text{sde: } H P + P H = \\frac{\\eta}{B} S.
 
-        In 1D these are ``lr s / (B h (2 - lr h))`` and ``lr s / (2 B h)``.
+        In 1D these are ``lr s / (B h (2 - lr h))`` and ``lr s / (2 B h)``; ``kind="modified"``
+        is the modified-drift SDE (:func:`sdesim.linalg.lyapunov_covariance`, which solves all three).
 
         Parameters
         ----------
@@ -336,7 +339,7 @@ class QuadraticModel(BaseLoss):
             Learning rate ``eta > 0``.
         batch_size : int
             Minibatch size ``B`` (sampling with replacement, ``Cov[g_B] = S / B``).
-        kind : {"discrete", "sde"}
+        kind : {"discrete", "sde", "modified"}
 
         Returns
         -------
@@ -348,25 +351,7 @@ class QuadraticModel(BaseLoss):
             ``H`` has an eigenvalue ``<= 0`` (no stationary state), or
             ``lr * h_max >= 2`` for ``kind="discrete"`` (SGD is unstable).
         """
-        from scipy.linalg import solve_continuous_lyapunov, solve_discrete_lyapunov
-
-        lr, batch_size = float(lr), int(batch_size)
-        if lr <= 0 or batch_size < 1:
-            raise ConfigError(f"need lr > 0 and batch_size >= 1, got lr={lr}, batch_size={batch_size}")
-        h = self.H
-        eig = np.linalg.eigvalsh(h)
-        if eig[0] <= 0:
-            raise ConfigError(f"H has eigenvalue {eig[0]:.3g} <= 0: no stationary distribution exists")
-        if kind == "discrete":
-            if lr * eig[-1] >= 2:
-                raise ConfigError(f"lr * h_max = {lr * eig[-1]:.4g} >= 2: SGD is linearly unstable, "
-                                 f"no stationary distribution (need lr < {2 / eig[-1]:.4g})")
-            p = solve_discrete_lyapunov(np.eye(self.dim) - lr * h, lr ** 2 / batch_size * self.S)
-        elif kind == "sde":
-            p = solve_continuous_lyapunov(h, lr / batch_size * self.S)
-        else:
-            raise ConfigError(f"kind must be 'discrete' or 'sde', got {kind!r}")
-        return 0.5 * (p + p.T)
+        return lyapunov_covariance(self.H, self.S, lr, batch_size, kind)
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -429,32 +414,32 @@ class QuadraticModel(BaseLoss):
         Raises
         ------
         FormatError
-            The file is not an ``sdesim.QuadraticModel`` of ``format_version`` 1.
+            The file is corrupted, truncated, not an ``sdesim.QuadraticModel`` of
+            ``format_version`` 1, or its arrays do not form a valid model (names the path).
+        MissingFileError
+            There is no file at ``path``.
         """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
-        with np.load(path, allow_pickle=False) as data:
-            if "metadata" not in data.files:
-                raise FormatError(f"{path} has no 'metadata' entry: not a {FORMAT} file")
-            meta = json.loads(str(data["metadata"]))
-            fmt, version = meta.get("format"), meta.get("format_version")
-            if fmt != FORMAT or version != FORMAT_VERSION:
-                raise FormatError(f"{path}: format {fmt!r} version {version!r} is not supported; "
-                                  f"this sdesim reads {FORMAT!r} version {FORMAT_VERSION}")
-            arrays = {k: data[k] for k in data.files if k != "metadata"}
-        kwargs = {"w_star": arrays["w_star"], "metadata": meta.get("provenance", {})}
-        if meta["hessian_storage"] == "dense":
-            kwargs["hessian"] = arrays["hessian"]
+        data = load_npz(path)
+        meta = data.check_format(FORMAT, FORMAT_VERSION)
+        kwargs = {"w_star": data["w_star"], "metadata": meta.get("provenance", {})}
+        if meta.get("hessian_storage") == "dense":
+            kwargs["hessian"] = data["hessian"]
         else:
-            kwargs.update(hessian_eigenvalues=arrays["hessian_eigenvalues"],
-                          hessian_eigenvectors=arrays["hessian_eigenvectors"],
-                          hessian_rest=float(arrays["hessian_rest"]))
-        if meta["noise_storage"] == "dense":
-            kwargs["noise_covariance"] = arrays["noise_covariance"]
+            kwargs.update(hessian_eigenvalues=data["hessian_eigenvalues"],
+                          hessian_eigenvectors=data["hessian_eigenvectors"], hessian_rest=data["hessian_rest"])
+        if meta.get("noise_storage") == "dense":
+            kwargs["noise_covariance"] = data["noise_covariance"]
         else:
-            kwargs.update(noise_factor=arrays.get("noise_factor"), noise_diagonal=arrays.get("noise_diagonal"))
-        return cls(**kwargs)
+            kwargs.update(noise_factor=data.get("noise_factor"), noise_diagonal=data.get("noise_diagonal"))
+        try:
+            if "hessian_rest" in kwargs:
+                kwargs["hessian_rest"] = float(kwargs["hessian_rest"])
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise FormatError(f"{path}: the stored arrays are not a valid quadratic model: {exc}") from None
 
     def __repr__(self) -> str:
         form = "dense" if self._rest is None else f"top-{self._lam.size} eigenpairs"

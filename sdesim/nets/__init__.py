@@ -1,7 +1,8 @@
 """Real networks: offline data sets, a NumPy MLP with per-sample gradients and exact
 Hessian-vector products, SGD/GD training that records trajectories
-(``train -> Result``), and extraction of the quadratic model SGD sees near a
-minimum (``extract_quadratic -> QuadraticModel``). See ``docs/nets.md``."""
+(``train -> Result``, on the simulator's minibatch streams), extraction of the
+quadratic model SGD sees near a minimum (``extract_quadratic -> QuadraticModel``),
+and its comparison with real SGD (:mod:`sdesim.nets.theory`). See ``docs/nets.md``."""
 
 from sdesim.nets.data import Dataset, load, load_digits, load_mnist1d
 from sdesim.nets.extract import Extraction, extract, extract_quadratic, refine_minimum

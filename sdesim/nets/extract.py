@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdesim.analysis.lanczos import lanczos
 from sdesim.errors import FormatError, ShapeError
+from sdesim.linalg import lanczos
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets.data import Dataset
 from sdesim.nets.mlp import MLP

@@ -1,10 +1,12 @@
 r"""Train a real network with the same GD/SGD specs the simulator runs, recording a trajectory.
 
-The update is the one of :mod:`sdesim.dynamics.discrete`, on real minibatches:
-:math:`v_{k+1} = \mu v_k - lr_k\, g_B(w_k + \nu \mu v_k)`, :math:`w_{k+1} = w_k + v_{k+1}`
-(``mu = 0``: plain SGD; ``nu = 1``: Nesterov), ``GD`` uses the full training set.
-Time is ``t = k * lr`` (base ``lr``); the schedule gives :math:`lr_k = lr\, s(t_k)`.
-Minibatches follow ``SGD.sampling`` (``"replacement"``, ``"shuffle"``, ``"fixed"``).
+The update is the one of :mod:`sdesim.dynamics.discrete` (``sgd_update`` at ``lookahead``),
+on real minibatches: :math:`v_{k+1} = \mu v_k - lr_k\, g_B(w_k + \nu \mu v_k)`,
+:math:`w_{k+1} = w_k + v_{k+1}` (``mu = 0``: plain SGD; ``nu = 1``: Nesterov), ``GD`` uses the
+full training set. Time is ``t = k * lr`` (base ``lr``); the schedule gives :math:`lr_k = lr\, s(t_k)`.
+Minibatches follow ``SGD.sampling`` (``"replacement"``, ``"shuffle"``, ``"fixed"``) and are
+those of particle 0 of :class:`~sdesim.dynamics.sampling.Sampler`: the same as
+``sd.simulate`` draws on a ``FiniteSumLoss`` with the same ``n``, ``B``, sampling and seed.
 """
 
 from __future__ import annotations
@@ -12,38 +14,14 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
-from sdesim.dynamics.discrete import GD, SGD
+from sdesim.dynamics.discrete import GD, SGD, lookahead, sgd_update
+from sdesim.dynamics.sampling import Sampler
 from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.nets.data import Dataset
 from sdesim.nets.mlp import MLP
 from sdesim.result import Result
 
 __all__ = ["train"]
-
-
-class _Batches:
-    """Minibatch indices for one SGD sampling mode, drawn from ``rng``."""
-
-    def __init__(self, sampling, n, B, rng):
-        if B > n:
-            raise ShapeError(f"batch_size {B} exceeds the {n} training samples")
-        self.sampling, self.n, self.B, self.rng = sampling, n, B, rng
-        self._queue, self._pos = [], 0
-        if sampling == "fixed":  # m = n // B consecutive batches, as in the simulator
-            self._fixed = [np.arange(i * B, (i + 1) * B) for i in range(n // B)]
-
-    def next(self):
-        if self.sampling == "replacement":
-            return self.rng.integers(0, self.n, self.B)
-        if self._pos >= len(self._queue):
-            if self.sampling == "shuffle":
-                perm = self.rng.permutation(self.n)
-                self._queue = [perm[i : i + self.B] for i in range(0, self.n - self.B + 1, self.B)]
-            else:
-                self._queue = [self._fixed[i] for i in self.rng.permutation(len(self._fixed))]
-            self._pos = 0
-        self._pos += 1
-        return self._queue[self._pos - 1]
 
 
 def _schedule(every, steps):
@@ -90,7 +68,8 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
     w_ref : array_like, shape (P,), optional
         Origin of the coordinates (e.g. ``Extraction.w_star``); default ``w0``.
     seed : int
-        Seed of the minibatch draws.
+        Seed of the minibatch draws: ``Sampler(dyn.sampling, n, B, seed).indices(k, [0])``
+        at step ``k``, as particle 0 of ``sd.simulate`` with this seed on a finite sum.
     init_seed : int
         Seed of ``net.init`` when ``w0`` is not given.
 
@@ -131,11 +110,12 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
         raise ShapeError(f"directions must have shape ({net.n_params}, m), got {D.shape}")
     is_sgd = isinstance(dyn, SGD)
     mu = dyn.momentum if is_sgd else 0.0
-    lookahead = mu if is_sgd and dyn.nesterov else 0.0
+    nesterov = is_sgd and dyn.nesterov
     nudge_k = dyn.nudge_k if is_sgd else 0
     if nudge_k and hessian_every <= 0:
         raise ConfigError("nudged SGD needs hessian_every > 0 to refresh its Hessian directions")
-    batches = _Batches(dyn.sampling, n, dyn.batch_size, np.random.default_rng(seed)) if is_sgd else None
+    sampler = Sampler(dyn.sampling, n, dyn.batch_size, seed) if is_sgd else None
+    memo = {}  # the sampler's current epoch order
     if is_sgd:
         B = dyn.batch_size
         noise_per_trace = (1.0 if dyn.sampling == "replacement" else (n - B) / max(n - 1, 1)) / B
@@ -157,19 +137,16 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
     @np.errstate(over="ignore", invalid="ignore")  # divergence is reported, not warned about
     def step(w, k):
         nonlocal velocity
-        lr_k = float(dyn.lr_at(k * dyn.lr))
-        probe = w + lookahead * velocity if lookahead else w
+        probe = lookahead(w, velocity, mu, nesterov)
         if is_sgd:
-            idx = batches.next()
+            idx = sampler.indices(k, [0], memo)[0]
             g = net.grad(probe, x[idx], y[idx])
         else:
             g = net.grad(probe, x, y)
         if nudge_k:
             g = g + (dyn.nudge_factor - 1.0) * (nudge_V @ (nudge_V.T @ g))
-        if mu:
-            velocity = mu * velocity - lr_k * g
-            return w + velocity
-        return w - lr_k * g
+        w, velocity = sgd_update(w, velocity, g, float(dyn.lr_at(k * dyn.lr)), mu)
+        return w
 
     def record_stats(i):
         g = net.grad(w, x, y)
