@@ -1,9 +1,10 @@
 """Experiment files: a loss, dynamics, settings and outputs described in TOML.
 
-``sdesim run experiment.toml`` validates the file (unknown keys and bad values
-are errors naming the section and key), runs every dynamic with ``simulate``,
-and writes the results, figures, a summary and the resolved configuration to
-the output folder, so the run can be repeated exactly.
+``sdesim run experiment.toml`` validates the file (an unknown key, a bad value or
+a value of the wrong type, such as a list where a number is expected, raises
+`ExperimentError`, a `ConfigError`, naming the section and key), runs every
+dynamic with ``simulate``, and writes the results, figures, a summary and the
+resolved configuration to the output folder, so the run can be repeated exactly.
 
 Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulation]``,
 ``[[dynamics]]`` (one table per lens), ``[fokker_planck]`` (the density of every

@@ -31,7 +31,7 @@ from sdesim.dynamics import GD, SGD, GradientFlow, ModifiedFlow, SGDDiffusion
 from sdesim.dynamics.base import Dynamic
 from sdesim.dynamics.noise import Noise, resolve_noise
 from sdesim.dynamics.sampling import Sampler
-from sdesim.errors import ConfigError, LossKindError, NonFiniteError, ShapeError
+from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.losses.base import BaseLoss, as_loss
 
 FAMILIES = {GD: "discrete", SGD: "discrete", SGDDiffusion: "sde", GradientFlow: "flow", ModifiedFlow: "flow"}
@@ -188,7 +188,7 @@ def initial_states(w0, n_particles, dim, names) -> np.ndarray:
         raise ShapeError(f"w0 must have shape ({dim},) or ({n_particles}, {dim}) "
                          f"(variables {', '.join(names)}), got {np.shape(w0)}")
     if not np.isfinite(W0).all():
-        raise NonFiniteError("w0 has non-finite entries")
+        raise ShapeError("w0 has non-finite entries")
     return np.array(W0)
 
 

@@ -59,7 +59,7 @@ def _reference_reason(plan) -> str:
     if plan.family == "sde":
         compiled = plan.integrator.has_affine if kind == "quadratic" else type(plan.integrator) in SCHEMES
         if not compiled:
-            return f"no compiled {plan.integrator.name} kernel"
+            return f"{type(plan.integrator).__name__} has no compiled kernel"
         if not plan.noise.additive and plan.noise.rank is not None:
             return "low-rank noise of a state-dependent covariance needs an eigendecomposition per step"
         if dyn.modified and kind != "symbolic":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdesim.errors import ConfigError
+from sdesim.errors import ConfigError, FormatError, MissingFileError
 from sdesim.nets.data import Dataset, load
 from sdesim.nets.extract import Extraction
 from sdesim.nets.mlp import MLP
@@ -47,7 +47,7 @@ def load_extraction(model="digits_mlp", build=True) -> tuple[Extraction, MLP, Da
                 break
         if path is None:
             if not build:
-                raise FileNotFoundError(f"shipped model {model!r} not found in {[str(d) for d in _models_dirs()]}")
+                raise MissingFileError(f"shipped model {model!r} not found in {[str(d) for d in _models_dirs()]}")
             zoo.build(str(model), "models")
             path = Path("models") / str(model)
     else:
@@ -55,15 +55,18 @@ def load_extraction(model="digits_mlp", build=True) -> tuple[Extraction, MLP, Da
         if path.suffix == ".npz":
             path = path.with_suffix("")
         if not path.with_name(path.name + ".basis.npz").exists():
-            raise FileNotFoundError(f"{path}.basis.npz not found: not an extraction saved by Extraction.save "
-                                    f"and not one of the shipped models {sorted(zoo.RECIPES)}")
+            raise MissingFileError(f"{path}.basis.npz not found: not an extraction saved by Extraction.save "
+                                   f"and not one of the shipped models {sorted(zoo.RECIPES)}")
     ext = Extraction.load(path)
     rep = ext.report
-    spec = rep["net"]
-    net = MLP(spec["sizes"], spec["activation"], spec["loss"], spec["weight_decay"])
-    data_spec = dict(rep.get("provenance", {}).get("data") or {})
-    if not data_spec:
-        data_spec = {"name": rep["data"]["name"].split("-")[0]}
+    try:
+        spec = rep["net"]
+        net = MLP(spec["sizes"], spec["activation"], spec["loss"], spec["weight_decay"])
+        data_spec = dict(rep.get("provenance", {}).get("data") or {})
+        if not data_spec:
+            data_spec = {"name": rep["data"]["name"].split("-")[0]}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise FormatError(f"{path}: the extraction report does not describe a net and its data ({exc!r})") from None
     train_set, _ = load(**data_spec)
     if len(train_set) != rep["data"]["n"]:
         raise ConfigError(f"{path}: the model was extracted on {rep['data']['n']} samples of "
