@@ -12,13 +12,15 @@ scipy is imported inside the functions that use it, so ``import sdesim`` stays f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from sdesim.errors import ConfigError, NonFiniteError, ShapeError
 
-__all__ = ["LYAPUNOV_KINDS", "LineFit", "fit_line", "lanczos", "lyapunov_covariance", "psd_eigen"]
+__all__ = ["LYAPUNOV_KINDS", "LineFit", "fit_line", "lanczos", "lyapunov_covariance", "psd_eigen", "psd_root"]
 
 LYAPUNOV_KINDS = ("discrete", "sde", "modified")
 
@@ -103,6 +105,13 @@ def psd_eigen(S):
     mu, U = np.linalg.eigh(S)
     tol = PSD_RTOL * np.maximum(mu[..., -1:], 0.0)
     return np.where(mu > tol, mu, 0.0), U
+
+
+
+@njit(inline="always", cache=True)
+def psd_root(mu, j):
+    """:math:`\\sqrt{\\mu_j}` under :func:`psd_eigen`'s rule, for compiled kernels (``mu`` ascending)."""
+    return math.sqrt(mu[j]) if mu[j] > PSD_RTOL * max(mu[-1], 0.0) else 0.0
 
 
 def lanczos(matvec, dim, k=1, which="LA", tol=1e-8, maxiter=None, ncv=None, seed=0):

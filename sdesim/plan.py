@@ -216,7 +216,7 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
     elif family == "sde":
         noise = resolve_noise(loss, dynamic)
         integrator = integrators.get("euler_maruyama" if integrator is None else integrator)
-        integrator.check(loss.kind, noise)
+        integrator.check(loss.kind, noise, loss.dim)
     else:
         if integrator not in (None, "dopri5"):
             raise ConfigError(f"{dynamic.label} is a deterministic flow, integrated by adaptive Dormand-Prince: "

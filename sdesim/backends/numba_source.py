@@ -30,6 +30,7 @@ HEADER = f"""\
 import math
 import numpy as np
 from numba import njit, prange
+from sdesim.linalg import psd_root
 from sdesim.rng import normal_pair, three_point, uniform
 """
 
@@ -129,7 +130,7 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum, nudge):
         body += [f"Hm[{i}, {j}] = _h[{i * dim + j}]" for i in d for j in d]
         body += ["_mu, _U = np.linalg.eigh(Hm)"]
     if noise == "hessian":
-        body += [f"_n{i} = " + " + ".join(f"_U[{i}, {j}] * math.sqrt(max(_mu[{j}], 0.0)) * _z{j}" for j in d)
+        body += [f"_n{i} = " + " + ".join(f"_U[{i}, {j}] * psd_root(_mu, {j}) * _z{j}" for j in d)
                  for i in d]
     if noise == "none":
         body += [f"_n{i} = 0.0" for i in d]
@@ -184,7 +185,7 @@ def full_gradient(w, X, g, tmp):
 
 @njit(inline="always")
 def covariance_factor(w, X, g, tmp, C):
-    # Sigma_1(w) = mean (grad l_i - g)(grad l_i - g)^T; returns U sqrt(max(mu, 0))
+    # Sigma_1(w) = mean (grad l_i - g)(grad l_i - g)^T; returns U sqrt(mu), round-off zeroed
     n = X.shape[0]
     d = g.shape[0]
     C[:, :] = 0.0
@@ -198,7 +199,7 @@ def covariance_factor(w, X, g, tmp, C):
     C /= n
     mu, U = np.linalg.eigh(C)
     for j in range(d):
-        s = math.sqrt(max(mu[j], 0.0))
+        s = psd_root(mu, j)
         for i in range(d):
             U[i, j] *= s
     return U

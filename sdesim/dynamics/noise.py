@@ -20,9 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sdesim.errors import ConfigError, NonFiniteError, NonPSDError, ShapeError
-
-PSD_RTOL = 1e-14
-"""Eigenvalues at or below ``PSD_RTOL`` times the largest are round-off: zero in every factor."""
+from sdesim.linalg import psd_eigen
 
 
 def check_psd(name: str, S, dim: int | None = None) -> np.ndarray:
@@ -75,14 +73,10 @@ def check_noise_spec(noise_covariance, noise_factor):
 def psd_factor(S, rank=None):
     r"""Factor :math:`G` with :math:`G G^T = S` from the eigendecomposition (top ``rank`` pairs).
 
-    Works on stacks ``(..., dim, dim)``. Eigenvalues at or below ``PSD_RTOL`` times the
-    largest are round-off (e.g. of a clipped matrix rebuilt from its eigenpairs) and
-    are set to zero: their square root would otherwise inject noise of relative size
-    ``1e-7`` along directions that have none.
+    Works on stacks ``(..., dim, dim)``. Round-off eigenvalues are zero
+    (:func:`sdesim.linalg.psd_eigen`, the one rule of every backend's factors).
     """
-    mu, U = np.linalg.eigh(S)
-    tol = PSD_RTOL * np.maximum(mu[..., -1:], 0.0)
-    mu = np.where(mu > tol, mu, 0.0)
+    mu, U = psd_eigen(S)
     if rank is not None:
         mu, U = mu[..., -rank:], U[..., -rank:]
     return U * np.sqrt(mu)[..., None, :]

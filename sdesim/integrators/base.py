@@ -71,8 +71,8 @@ class Integrator(ABC):
     def needs_additive(self) -> bool:
         return "multiplicative" not in self.noise_types
 
-    def check(self, loss_kind: str, noise):
-        """Raise :class:`UnsupportedError` when this scheme cannot step ``noise`` (a resolved ``Noise``)."""
+    def check(self, loss_kind: str, noise, dim: int):
+        """Raise :class:`UnsupportedError` when this scheme cannot step ``noise`` (a resolved ``Noise``) in ``dim``."""
         if self.needs_quadratic and loss_kind != "quadratic":
             raise UnsupportedError(f"integrator {self.name!r} needs a QuadraticModel (got a {loss_kind} loss)")
         if self.needs_additive and not noise.additive:

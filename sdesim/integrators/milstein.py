@@ -23,9 +23,15 @@ class Milstein(Integrator):
     name = "milstein"
     orders = {"additive": (1.0, 1.0), "multiplicative": (1.0, 1.0)}
 
-    def check(self, loss_kind, noise):
-        """Additive noise must have a diagonal square factor (state-dependent noise is checked per step)."""
-        super().check(loss_kind, noise)
+    def check(self, loss_kind, noise, dim):
+        """Diagonal noise only: a diagonal square constant factor, or state-dependent noise in 1D.
+
+        (The eigen-factor of a state-dependent covariance in more dimensions is not diagonal.)
+        """
+        super().check(loss_kind, noise, dim)
+        if not noise.additive and dim > 1:
+            raise ShapeError(f"Milstein is implemented for diagonal noise only; state-dependent noise in "
+                             f"{dim} dimensions is not: use euler_maruyama")
         if noise.additive:
             G = noise.factor
             if G.shape[0] != G.shape[1] or np.abs(G - np.diag(np.diag(G))).max(initial=0.0) > 1e-12 * max(

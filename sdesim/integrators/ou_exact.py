@@ -16,6 +16,7 @@ modified drift's ``lr``) is frozen at the start of each step.
 
 import numpy as np
 
+from sdesim.dynamics.noise import psd_factor
 from sdesim.integrators.base import AffineStep, Integrator
 
 
@@ -26,8 +27,7 @@ def ou_propagators(H, GGt, dt):
     small = np.abs(s * dt) < 1e-12
     kernel = np.where(small, dt, -np.expm1(-np.where(small, 1.0, s) * dt) / np.where(small, 1.0, s))
     Q = U @ ((U.T @ GGt @ U) * kernel) @ U.T
-    mu, V = np.linalg.eigh(0.5 * (Q + Q.T))
-    L = V * np.sqrt(np.maximum(mu, 0.0))
+    L = psd_factor(0.5 * (Q + Q.T))
     A = (U * np.exp(-lam * dt)) @ U.T
     return A, L
 
@@ -50,7 +50,7 @@ class ExactOU(Integrator):
 
     def step(self, sde, W, t, dt, Z):
         model = sde.loss
-        self.check(model.kind, sde.noise)
+        self.check(model.kind, sde.noise, model.dim)
         G = sde.factor(W, t)
         GGt = G @ G.T
         H = model.H
