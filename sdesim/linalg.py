@@ -2,6 +2,7 @@ r"""Linear algebra shared by the losses, the analyses and the networks.
 
 - :func:`lyapunov_covariance`: stationary covariance of SGD and its diffusions on a
   quadratic (discrete and continuous Lyapunov equations);
+- :func:`check_psd`: the one check of a covariance (shape, finite, symmetric, PSD);
 - :func:`psd_eigen`: eigendecomposition of a covariance with round-off eigenvalues zeroed,
   the one rule behind every square-root factor of a noise covariance;
 - :func:`lanczos`: top eigenpairs of a symmetric operator known only through products;
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sdesim.errors import ConfigError, NonFiniteError, ShapeError
+from sdesim.errors import ConfigError, NonFiniteError, NonPSDError, ShapeError
 
-__all__ = ["LYAPUNOV_KINDS", "LineFit", "fit_line", "lanczos", "lyapunov_covariance", "psd_eigen", "psd_root"]
+__all__ = ["LYAPUNOV_KINDS", "LineFit", "check_psd", "fit_line", "lanczos", "lyapunov_covariance", "psd_eigen",
+           "psd_root"]
 
 LYAPUNOV_KINDS = ("discrete", "sde", "modified")
 
@@ -86,6 +88,36 @@ def lyapunov_covariance(H, S, lr, batch_size=1, kind="discrete") -> np.ndarray:
     else:
         P = solve_continuous_lyapunov(drift, lr / batch_size * S)
     return 0.5 * (P + P.T)
+
+
+def check_psd(name: str, S, dim: int | None = None, where=None) -> np.ndarray:
+    """``S`` (``(..., dim, dim)``) as a float array, checked finite, symmetric and positive semi-definite.
+
+    The one rule wherever a covariance or diffusion tensor enters: symmetric to
+    ``1e-10 max|S|``, smallest eigenvalue ``>= -1e-10 max|S|``. Raises :class:`ShapeError`
+    on a wrong shape and :class:`NonPSDError` naming the smallest eigenvalue (and, for a
+    stack, the offending entry of ``where``, points ``(..., dim)``).
+    """
+    S = np.asarray(S, dtype=float)
+    if S.ndim < 2 or S.shape[-1] != S.shape[-2] or (dim is not None and S.shape[-1] != dim):
+        want = f"({dim}, {dim})" if dim is not None else "(d, d)"
+        raise ShapeError(f"{name} must have trailing shape {want}, got {S.shape}")
+    if not np.isfinite(S).all():
+        raise NonPSDError(f"{name} has non-finite entries")
+    if S.size == 0:
+        return S
+    scale = max(float(np.abs(S).max()), np.finfo(float).tiny)
+    St = np.swapaxes(S, -1, -2)
+    asym = np.abs(S - St).max(axis=(-1, -2))
+    lam = np.linalg.eigvalsh(0.5 * (S + St))[..., 0]
+    bad = (asym > 1e-10 * scale) | (lam < -1e-10 * scale)
+    if np.any(bad):
+        k = np.unravel_index(np.argmax(bad), bad.shape)
+        at = f" at w = {np.asarray(where)[k]}" if where is not None else ""
+        what = "symmetric" if asym[k] > 1e-10 * scale else "positive semi-definite"
+        raise NonPSDError(f"{name} is not {what}{at}: max |S - S^T| = {float(asym[k]):.3g}, "
+                          f"smallest eigenvalue {float(lam[k]):.3g}")
+    return S
 
 
 def psd_eigen(S):

@@ -19,30 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdesim.errors import ConfigError, NonFiniteError, NonPSDError, ShapeError
-from sdesim.linalg import psd_eigen
-
-
-def check_psd(name: str, S, dim: int | None = None) -> np.ndarray:
-    """``S`` as a float array, checked square (``(dim, dim)``), finite, symmetric and positive semi-definite.
-
-    The one rule wherever a covariance enters: symmetric to ``1e-10`` of its largest
-    entry, smallest eigenvalue ``>= -1e-10`` times the largest; :class:`NonPSDError`
-    names the smallest eigenvalue.
-    """
-    S = np.asarray(S, dtype=float)
-    if S.ndim != 2 or S.shape[0] != S.shape[1] or (dim is not None and S.shape[0] != dim):
-        want = f"({dim}, {dim})" if dim is not None else "(d, d)"
-        raise ShapeError(f"{name} must have shape {want}, got {S.shape}")
-    if not np.isfinite(S).all():
-        raise NonFiniteError(f"{name} has non-finite entries")
-    scale = max(float(np.abs(S).max(initial=0.0)), 1.0)
-    if not np.allclose(S, S.T, rtol=0.0, atol=1e-10 * scale):
-        raise NonPSDError(f"{name} is not symmetric (max |S - S^T| = {np.abs(S - S.T).max():.3g})")
-    ev = np.linalg.eigvalsh(0.5 * (S + S.T)) if S.size else np.zeros(1)
-    if ev[0] < -1e-10 * max(ev[-1], 1.0):
-        raise NonPSDError(f"{name} is not positive semi-definite (smallest eigenvalue {ev[0]:.3g})")
-    return S
+from sdesim.errors import ConfigError, NonFiniteError, ShapeError
+from sdesim.linalg import check_psd, psd_eigen
 
 
 def check_factor(name: str, F, dim: int | None = None) -> np.ndarray:

@@ -7,8 +7,9 @@ linear solvers (linsolve.py), time stepping (evolve.py), functionals
 (solver.py).
 """
 
+from sdesim.errors import NonPSDError, PositivityWarning
+
 from .diagnostics import BoundaryMassWarning, ResolutionWarning
-from .diffusion import NonPSDError, PositivityWarning
 from .evolve import DensityResult
 from .grid import Grid
 from .linsolve import SolverError

@@ -26,31 +26,16 @@ import warnings
 
 import numpy as np
 
-from sdesim.errors import NonPSDError, PositivityWarning, ShapeError
+from sdesim.errors import PositivityWarning
+from sdesim.linalg import check_psd
 
 
 def check_tensor(D, dim, where=None) -> np.ndarray:
-    """Validate diffusion tensors ``D`` of shape ``(..., dim, dim)``.
+    """Validate diffusion tensors ``D`` of shape ``(..., dim, dim)`` (:func:`sdesim.linalg.check_psd`).
 
-    Raises `ShapeError` on a wrong shape and `NonPSDError` when ``D`` is not
-    symmetric or has an eigenvalue below ``-1e-10 * max|D|``; ``where``
-    (points ``(..., dim)``) names the first offending point.
+    ``where`` (points ``(..., dim)``) names the first offending point.
     """
-    D = np.asarray(D, dtype=float)
-    if D.shape[-2:] != (dim, dim):
-        raise ShapeError(f"diffusion tensor must have trailing shape ({dim}, {dim}); got {D.shape}")
-    if not np.all(np.isfinite(D)):
-        raise NonPSDError("diffusion tensor has non-finite entries")
-    scale = max(float(np.max(np.abs(D))), np.finfo(float).tiny)
-    asym = np.abs(D - np.swapaxes(D, -1, -2)).max(axis=(-1, -2))
-    lam = np.linalg.eigvalsh(0.5 * (D + np.swapaxes(D, -1, -2)))[..., 0]
-    bad = (asym > 1e-10 * scale) | (lam < -1e-10 * scale)
-    if np.any(bad):
-        k = np.unravel_index(np.argmax(bad), bad.shape)
-        at = f" at w = {np.asarray(where)[k]}" if where is not None else ""
-        raise NonPSDError(f"diffusion tensor is not symmetric positive semi-definite{at}: "
-                          f"D = {D[k].tolist()}, smallest eigenvalue {float(lam[k]):.3g}")
-    return D
+    return check_psd("diffusion tensor", D, dim, where)
 
 
 def lattice_weights(D, spacing):

@@ -19,7 +19,7 @@ import numpy as np
 
 from sdesim.errors import ConfigError, FormatError, NonFiniteError, ShapeError
 from sdesim.io import load_npz
-from sdesim.linalg import lyapunov_covariance, psd_eigen
+from sdesim.linalg import check_psd, lyapunov_covariance, psd_eigen
 from sdesim.losses.base import BaseLoss
 
 FORMAT = "sdesim.QuadraticModel"
@@ -158,11 +158,8 @@ class QuadraticModel(BaseLoss):
         if cov is not None:
             if factor is not None or diag is not None:
                 raise ShapeError("give either a dense `noise_covariance` or `noise_factor`/`noise_diagonal`, not both")
-            s = _symmetric("noise_covariance", _array("noise_covariance", cov, 2), dim)
-            ev = np.linalg.eigvalsh(s)
-            if ev[0] < -1e-10 * max(ev[-1], 1.0):
-                raise ConfigError(f"noise_covariance is not positive semi-definite (smallest eigenvalue {ev[0]:.3g})")
-            self._dense_s = s
+            S = check_psd("noise_covariance", _array("noise_covariance", cov, 2), dim)
+            self._dense_s = 0.5 * (S + S.T)
             return
         if factor is not None:
             f = _array("noise_factor", factor, 2)
