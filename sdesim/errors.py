@@ -80,3 +80,11 @@ class ResolutionWarning(SdesimWarning):
 
 class PositivityWarning(SdesimWarning):
     """The cross terms of a diffusion tensor exceed the grid anisotropy: positivity is not guaranteed."""
+
+
+class ConvergenceWarning(SdesimWarning, RuntimeWarning):
+    """An iterative method (L-BFGS, ...) stopped before reaching its tolerance."""
+
+
+class ValidityWarning(SdesimWarning, UserWarning):
+    """A theory's assumptions fail here (no strict minimum, unstable, non-stationary, ...)."""

@@ -21,6 +21,7 @@ from scipy.special import ndtri
 
 import sdesim as sd
 from sdesim import integrators
+from sdesim.errors import ConfigError, ShapeError, UnsupportedError
 from sdesim.plan import BoundSDE
 from sdesim.integrators.weak2 import three_point
 
@@ -101,6 +102,45 @@ def test_weak_order_linear_2d(ou2, name):
         return
     assert abs(slope(dts, errs) - SCHEMES[name]) < 0.15, (name, errs)
     assert integ.weak_order == SCHEMES[name]
+
+
+@pytest.mark.parametrize("name", list(SCHEMES) + ["exact_ou"])
+def test_declared_affine_step_is_the_step(ou2, name):
+    """The affine step an integrator declares, from which the compiled quadratic-model kernels are
+    built, is the step it takes: same ``A = I - a K`` and step covariance ``b^2 L L^T``."""
+    lr, B, dt = 0.5, 2, 0.1
+    sde = BoundSDE(ou2, sd.SGDDiffusion(lr=lr, batch_size=B, noise="anisotropic"))
+    integ = integrators.get(name)
+    A, L = affine_step(integ, sde, 2, 2, dt)
+    step = integ.affine(ou2.H, ou2.hessian_eigenvalues, sde.noise.factor, dt, lr / B)
+    a, b = (1.0, 1.0) if step.exact else (dt, np.sqrt(dt * lr / B))
+    np.testing.assert_allclose(np.eye(2) - a * step.K, A, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(b**2 * step.L @ step.L.T, L @ L.T, rtol=0, atol=1e-14)
+    assert step.three_point == (name == "weak2")
+    if step.kappa is not None:          # the closed form in H's eigenbasis
+        U = ou2.hessian_eigenvectors
+        np.testing.assert_allclose(U @ np.diag(step.kappa) @ U.T, step.K, rtol=0, atol=1e-14)
+
+
+def test_integrators_declare_themselves():
+    """Noise types, orders per noise type, and what each refuses, at the plan (before any step)."""
+    em, heun, milstein, ou = (integrators.get(n) for n in ("euler_maruyama", "heun", "milstein", "exact_ou"))
+    assert em.orders == {"additive": (1.0, 1.0), "multiplicative": (0.5, 1.0)}
+    assert heun.needs_additive and not em.needs_additive and ou.needs_quadratic
+    assert em.has_affine and ou.has_affine and not milstein.has_affine
+    loss = sd.Loss("x**2 + y**2")
+    hess = sd.SGDDiffusion(lr=0.1, noise="anisotropic", noise_covariance="hessian")
+    with pytest.raises(UnsupportedError, match="additive"):
+        sd.simulate(loss, hess, w0=[0.1, 0.2], t_end=0.1, integrator="heun")
+    with pytest.raises(UnsupportedError, match="QuadraticModel"):
+        sd.simulate(loss, sd.SGDDiffusion(lr=0.1), w0=[0.1, 0.2], t_end=0.1, integrator="exact_ou")
+    with pytest.raises(ShapeError, match="diagonal"):
+        sd.simulate(loss, hess, w0=[0.1, 0.2], t_end=0.1, integrator="milstein")
+    for flow in (sd.GradientFlow(), sd.ModifiedFlow(lr=0.1)):   # flows take adaptive Dormand-Prince steps
+        with pytest.raises(ConfigError, match="does not apply"):
+            sd.simulate(loss, flow, w0=[0.1, 0.2], t_end=0.1, integrator="milstein")
+    with pytest.raises(ConfigError, match="discrete"):
+        sd.simulate(loss, sd.GD(lr=0.1), w0=[0.1, 0.2], steps=2, integrator="heun")
 
 
 @pytest.mark.parametrize("name", list(SCHEMES))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import FormatError, ShapeError
+from sdesim.errors import ConvergenceWarning, FormatError, ShapeError, ValidityWarning
 from sdesim.linalg import lanczos
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets.data import Dataset
@@ -212,12 +212,13 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
         report = {"loss": net.loss(w, x, y), "grad_norm": float(np.linalg.norm(net.grad(w, x, y)))}
     if refine and not report["converged"]:
         warnings.warn(f"L-BFGS stopped at |grad C| = {report['grad_norm']:.3g} ({report['message']}); "
-                      "w* is not a minimum to within gtol", stacklevel=2)
+                      "w* is not a minimum to within gtol", ConvergenceWarning, stacklevel=2)
     P = net.n_params
     h, V = lanczos(lambda v: net.hvp(w_star, x, y, v), P, k, tol=tol, seed=seed)
     if h[-1] <= 0:
         warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0: "
-                      "w* is not a strict minimum in those directions (no stationary state)", stacklevel=2)
+                      "w* is not a strict minimum in those directions (no stationary state)", ValidityWarning,
+                      stacklevel=2)
     J = net.sample_jacobian(w_star, x, y, chunk_size=chunk_size)
     s_vals, s_vecs = lanczos(J.covariance_matvec, P, k, tol=tol, seed=seed + 1)
     GV = np.column_stack([J.matvec(V[:, j]) for j in range(k)])

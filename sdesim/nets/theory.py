@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.analysis.stationary import stationary_statistics
+from sdesim.errors import ValidityWarning
 from sdesim.nets.edge_of_stability import gd_sharpness
 from sdesim.nets.figures import plot_report, plot_sweep
 from sdesim.nets.loading import load_extraction
@@ -135,7 +136,7 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
 
     def warn(msg):
         issued.append(msg)
-        warnings.warn(msg, stacklevel=3)
+        warnings.warn(msg, ValidityWarning, stacklevel=3)
 
     stable = lr * h[0] < 2
     if not stable:

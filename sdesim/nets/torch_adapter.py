@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
-from sdesim.errors import ShapeError
+from sdesim.errors import ConvergenceWarning, ShapeError, ValidityWarning
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets.extract import Extraction
 
@@ -207,7 +207,8 @@ def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, we
         w_star = res.x
         report.update(iterations=int(res.nit), converged=bool(res.success), message=str(res.message))
         if not res.success:
-            warnings.warn(f"L-BFGS stopped ({res.message}); w* is not a minimum to within gtol", stacklevel=2)
+            warnings.warn(f"L-BFGS stopped ({res.message}); w* is not a minimum to within gtol", ConvergenceWarning,
+                          stacklevel=2)
     else:
         w_star = w
     loss, g = obj.loss_and_grad(w_star)
@@ -215,7 +216,7 @@ def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, we
     P = obj.n_params
     h, V = lanczos(lambda v: obj.hvp(w_star, v), P, k, tol=tol, seed=seed)
     if h[-1] <= 0:
-        warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0", stacklevel=2)
+        warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0", ValidityWarning, stacklevel=2)
     s_vals, s_vecs = lanczos(lambda v: obj.covariance_matvec(w_star, v), P, k, tol=tol, seed=seed + 1)
     GV = np.column_stack([obj.matvec(w_star, V[:, j]) for j in range(k)])
     GV -= GV.mean(axis=0)
