@@ -11,6 +11,12 @@ Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulatio
 ``SGDDiffusion`` lens on a grid: steady state with its current, and the evolution
 from a Gaussian at ``w0`` next to the particles), ``[plots]``, ``[output]``. See
 ``examples/*.toml``.
+
+The steady state of a lens with a learning-rate schedule is that of the same lens
+at its constant base ``lr`` (where a warm-up ends, where a decay starts), which
+exists even where the schedule's noise vanishes (``lr(0) = 0`` in a warm-up, the
+end of a cosine decay to zero); ``steady_state_t = t`` freezes the schedule at
+time ``t`` instead, e.g. the run's ``t_end``.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ SECTIONS = {
                    "integrator", "bound"},
     "plots": {"trajectories", "loss_curves", "bounds", "format"},
     "output": {"folder"},
-    "fokker_planck": {"bounds", "shape", "steady_state", "evolve", "initial_std", "dt", "method"},
+    "fokker_planck": {"bounds", "shape", "steady_state", "steady_state_t", "evolve", "initial_std", "dt",
+                      "method"},
 }
 #: The type of every key holding one value (the dynamics' and schedules' come from their fields).
 SCALARS = {
@@ -50,7 +57,8 @@ SCALARS = {
                    "backend": str, "seed": int, "integrator": str, "bound": float},
     "plots": {"trajectories": bool, "loss_curves": bool, "format": str},
     "output": {"folder": str},
-    "fokker_planck": {"steady_state": bool, "evolve": bool, "initial_std": float, "dt": float, "method": str},
+    "fokker_planck": {"steady_state": bool, "steady_state_t": float, "evolve": bool, "initial_std": float,
+                      "dt": float, "method": str},
 }
 #: Keys holding arrays of numbers: allowed numbers of dimensions, whether the rows are pairs, a description.
 ARRAYS = {
@@ -276,9 +284,11 @@ def run(path, out=None) -> dict:
 def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") -> dict:
     """Densities of the SDE lenses on a grid: steady state (with current) and evolution.
 
-    The initial density is a Gaussian at ``w0`` of standard deviation
-    ``initial_std`` (default: one cell); the particle results are plotted next to
-    the density at the final time.
+    The steady state is that of the lens without its schedule (constant base
+    ``lr``), or with the schedule frozen at ``steady_state_t`` when given. The
+    initial density is a Gaussian at ``w0`` of standard deviation ``initial_std``
+    (default: one cell); the particle results are plotted next to the density at
+    the final time.
     """
     import matplotlib.pyplot as plt
 
@@ -301,13 +311,24 @@ def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") ->
         entry, arrays = {}, {}
         stem = "".join(c if c.isalnum() else "_" for c in res.label).strip("_")
         if table.get("steady_state", True):
-            rho = fp.steady_state()
+            t, steady = table.get("steady_state_t"), fp
+            if t is None:  # the lens at its constant base lr, defined where the schedule's noise vanishes
+                t, at = 0.0, f"lr = {dyn.lr:g}"
+                if dyn.schedule is not None:
+                    steady = sd.FokkerPlanck.from_dynamics(loss, dataclasses.replace(dyn, schedule=None), grid)
+            else:
+                at = f"t = {t:g}"
+            try:
+                rho = steady.steady_state(t=t)
+            except ConfigError as exc:
+                raise ExperimentError(f"[fokker_planck] steady state of {res.label}: {exc}; choose another "
+                                      "steady_state_t or set steady_state = false") from None
             arrays["steady_state"] = rho
             if grid.dim == 2:
-                plot.heatmap(grid, rho, ax=row[0], current=fp.current(rho), loss=loss)
+                plot.heatmap(grid, rho, ax=row[0], current=steady.current(rho, t=t), loss=loss)
             else:
                 row[0].plot(grid.axes[0], rho, "k-")
-            row[0].set_title(f"{res.label}: steady state" + (" and current" if grid.dim == 2 else ""))
+            row[0].set_title(f"{res.label}: steady state at {at}" + (" and current" if grid.dim == 2 else ""))
             entry["steady_state_mean"] = (rho.ravel() * grid.cell_volume
                                           @ grid.centers.reshape(-1, grid.dim)).tolist()
         if table.get("evolve", True):

@@ -330,3 +330,94 @@ def test_fokker_planck_warning_is_issued_as_sdesim_warning():
     with pytest.warns(SdesimWarning, match="boundary cells"):
         fp.steady_state()
 
+
+
+def _unclassified_warnings(source, namespace):
+    """``(line, category)`` of each ``warnings.warn`` call in ``source`` whose category is not an
+    `SdesimWarning` subclass, resolved in ``namespace`` or `sdesim.errors`; and the number of calls."""
+    import ast
+
+    tree = ast.parse(source)
+    warns = {"warnings.warn"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            warns |= {f"{a.asname}.warn" for a in node.names if a.name == "warnings" and a.asname}
+        elif isinstance(node, ast.ImportFrom) and node.module == "warnings":
+            warns |= {a.asname or a.name for a in node.names if a.name == "warn"}
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and ast.unparse(node.func) in warns]
+    bad = []
+    for call in calls:
+        given = call.args[1:2] + [k.value for k in call.keywords if k.arg == "category"]
+        name = ast.unparse(given[0]) if given else "no category"
+        head, *rest = name.split(".")
+        category = namespace.get(head, getattr(sd.errors, head, None))
+        for attr in rest:
+            category = getattr(category, attr, None)
+        if not (isinstance(category, type) and issubclass(category, SdesimWarning)):
+            bad.append((call.lineno, name))
+    return bad, len(calls)
+
+
+def test_warning_checker_catches_warnings_without_an_sdesim_category():
+    assert _unclassified_warnings('import warnings\nwarnings.warn("x")\n', {}) == ([(2, "no category")], 1)
+    assert _unclassified_warnings('from warnings import warn as w\nw("x", UserWarning)\n', {}) == \
+        ([(2, "UserWarning")], 1)
+    assert _unclassified_warnings('import warnings as wn\nwn.warn("x", category=errors.ValidityWarning)\n',
+                                  {"errors": sd.errors}) == ([], 1)
+    assert _unclassified_warnings('warnings.warn("x", DivergenceWarning, stacklevel=2)\n', {}) == ([], 1)
+
+
+def test_every_warning_sdesim_issues_is_an_sdesim_warning():
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    bad, n_calls = [], 0
+    for info in pkgutil.walk_packages(sd.__path__, "sdesim."):
+        module = importlib.import_module(info.name)
+        found, n = _unclassified_warnings(Path(module.__file__).read_text(), vars(module))
+        bad += [(info.name, *where) for where in found]
+        n_calls += n
+    assert n_calls >= 9 and not bad
+
+
+# --- damaged extraction bases and data caches -----------------------------------------------
+
+def _basis(tmp_path):
+    from sdesim.nets.extract import Extraction
+
+    ext = Extraction(sd.QuadraticModel(hessian=np.diag([2.0, 1.0])), np.eye(3)[:, :2], np.zeros(3), np.ones(2),
+                     np.eye(3)[:, :2], {"grad_norm": 0.0})
+    path = ext.save(tmp_path / "ext")
+    return path, path.with_suffix(".basis.npz"), Extraction.load
+
+
+@pytest.mark.parametrize("how", [d for d in DAMAGES if not d.startswith("metadata")]
+                         + ["report not JSON", "report a JSON list", "foreign format"])
+def test_damaged_extraction_basis_raises_format_error_naming_it(tmp_path, how):
+    path, bpath, load = _basis(tmp_path)
+    if how.startswith("report") or how == "foreign format":
+        key, value = {"report not JSON": ("report", "{grad"), "report a JSON list": ("report", "[1]"),
+                      "foreign format": ("format", "sdesim.Result")}[how]
+        np.savez(bpath, **{**_arrays(bpath), key: np.array(value)})
+    else:
+        _damage(bpath, how)
+    with pytest.raises(FormatError) as info:
+        load(path)
+    assert str(bpath) in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["truncated", "text", "an entry missing"])
+def test_damaged_mnist1d_cache_raises_format_error_naming_it(tmp_path, monkeypatch, how):
+    from sdesim.nets import data
+
+    monkeypatch.setenv("SDESIM_CACHE", str(tmp_path))
+    path = data.cache_dir() / "mnist1d-seed42-v1.npz"
+    np.savez(path, x=np.zeros((4, 40)), y=np.arange(4), x_test=np.zeros((2, 40)), y_test=np.arange(2))
+    if how == "an entry missing":
+        np.savez(path, x=np.zeros((4, 40)), y=np.arange(4))
+    else:
+        _damage(path, how)
+    with pytest.raises(FormatError, match="delete the cached file") as info:
+        data.load_mnist1d(seed=42)
+    assert str(path) in str(info.value)

@@ -110,3 +110,45 @@ dt = 0.01
     assert (tmp_path / "fp" / "fokker_planck.png").exists()
     with pytest.raises(ExperimentError, match="needs bounds and shape"):
         experiment.run(write(tmp_path, GOOD + "\n[fokker_planck]\nshape = [10]\n"), out=tmp_path / "bad")
+
+
+WARMUP = """
+[loss]
+expr = "0.5*h*(x - 1)**2"
+params = { h = 2.0 }
+
+[simulation]
+w0 = [0.0]
+n_particles = 50
+t_end = 1.0
+backend = "numpy"
+
+[[dynamics]]
+type = "SGDDiffusion"
+lr = 0.1
+batch_size = 4
+schedule = { type = "WarmUp", t_warmup = 0.5 }
+
+[fokker_planck]
+bounds = [[-1.0, 3.0]]
+shape = [80]
+dt = 0.05
+"""
+
+
+def test_fokker_planck_steady_state_with_a_warmup(tmp_path):
+    """lr(0) = 0: the default steady state is the lens's at its base lr, the one after the warm-up."""
+    import sdesim as sd
+
+    summary = experiment.run(write(tmp_path, WARMUP), out=tmp_path / "fp")
+    (label, entry), = summary["fokker_planck"].items()
+    assert entry["mass_error"] < 1e-12
+    assert entry["steady_state_mean"][0] == pytest.approx(1.0, abs=1e-6)   # Gibbs of 0.5 h (x-1)^2
+    rho, = (np.load(p) for p in (tmp_path / "fp").glob("fokker_planck_*.npz"))
+    loss, grid = sd.Loss("0.5*h*(x - 1)**2", h=2.0), sd.Grid([(-1.0, 3.0)], (80,))
+    const = sd.FokkerPlanck.from_dynamics(loss, sd.SGDDiffusion(0.1, 4), grid).steady_state()
+    np.testing.assert_array_equal(rho["steady_state"], const)
+    at_end = experiment.run(write(tmp_path, WARMUP + "steady_state_t = 1.0\nevolve = false\n"), out=tmp_path / "end")
+    assert at_end["fokker_planck"][label]["steady_state_mean"] == entry["steady_state_mean"]
+    with pytest.raises(ExperimentError, match=r"steady state of .*noise vanishes at t = 0.*steady_state_t"):
+        experiment.run(write(tmp_path, WARMUP + "steady_state_t = 0.0\n"), out=tmp_path / "start")

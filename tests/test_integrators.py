@@ -22,6 +22,7 @@ from scipy.special import ndtri
 import sdesim as sd
 from sdesim import integrators
 from sdesim.errors import ConfigError, ShapeError, UnsupportedError
+from sdesim.integrators.base import apply
 from sdesim.plan import BoundSDE
 from sdesim.integrators.weak2 import three_point
 
@@ -346,3 +347,47 @@ def test_exact_ou_with_low_rank_noise(backend):
                       backend=backend, record_every=20, seed=3)
     P = model.stationary_covariance(0.1, 2, "sde")
     assert np.abs(np.cov(res.final.T) - P).max() <= 5 * np.sqrt(2 / 4000) * np.abs(P).max()
+
+
+# --- the worked example of docs/architecture.md ------------------------------------------------
+class StochasticMidpoint(integrators.Integrator):
+    """w_mid = w + b(w, t) dt/2 + G dW/2;  w' = w + b(w_mid, t + dt/2) dt + G dW."""
+
+    name = "midpoint"
+    noise_types = ("additive",)
+    orders = {"additive": (1.0, 1.0)}
+
+    def step(self, sde, W, t, dt, Z):
+        dW = apply(sde.factor(W, t), np.sqrt(dt) * Z)
+        mid = W + 0.5 * dt * sde.drift(W, t) + 0.5 * dW
+        return W + dt * sde.drift(mid, t + 0.5 * dt) + dW
+
+    def affine(self, H, eigenvalues, G, dt, amplitude):
+        # d' = d - dt (H - dt H^2/2) d + (I - dt H/2) G dW
+        kappa = None if eigenvalues is None else eigenvalues - 0.5 * dt * eigenvalues**2
+        return integrators.AffineStep(H - 0.5 * dt * H @ H, (np.eye(len(H)) - 0.5 * dt * H) @ G, kappa)
+
+
+def test_docs_example_integrator(ou2, monkeypatch):
+    """An integrator is one class: registered, it runs on every backend (compiled on quadratic
+    models from its affine step, which is its step), and the plan refuses what it does not handle."""
+    monkeypatch.setitem(integrators.INTEGRATORS, "midpoint", StochasticMidpoint)
+    lr, B, dt = 0.5, 2, 0.1
+    dyn = sd.SGDDiffusion(lr=lr, batch_size=B, noise="anisotropic")
+    sde = BoundSDE(ou2, dyn)
+    integ = integrators.get("midpoint")
+    A, L = affine_step(integ, sde, 2, 2, dt)
+    step = integ.affine(ou2.H, ou2.hessian_eigenvalues, sde.noise.factor, dt, lr / B)
+    np.testing.assert_allclose(np.eye(2) - dt * step.K, A, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(dt * lr / B * step.L @ step.L.T, L @ L.T, rtol=0, atol=1e-14)
+    kw = dict(w0=[1.0, -0.5], n_particles=9, t_end=1.0, dt=dt, integrator="midpoint", seed=4)
+    a = sd.simulate(ou2, dyn, backend="numpy", **kw)
+    b = sd.simulate(ou2, dyn, backend="numba", **kw)
+    assert b.metadata["stepper"] == "compiled"
+    np.testing.assert_allclose(b.w, a.w, rtol=0, atol=1e-12)
+    quartic = sd.Loss("x**4/4 + x**2/2")
+    c = sd.simulate(quartic, sd.SGDDiffusion(lr=0.5), w0=[1.0], t_end=0.5, integrator="midpoint")
+    assert c.metadata["stepper"].startswith("NumPy reference")
+    with pytest.raises(UnsupportedError, match="additive"):
+        sd.simulate(quartic, sd.SGDDiffusion(lr=0.5, noise="anisotropic", noise_covariance="hessian"),
+                    w0=[1.0], t_end=0.5, integrator="midpoint")

@@ -1,15 +1,21 @@
 """How continuous dynamics are stepped: SDE schemes and the adaptive flow integrator."""
 
-from sdesim.integrators.base import Integrator
+from sdesim.errors import ConfigError
+from sdesim.integrators.base import AffineStep, Integrator
 from sdesim.integrators.dopri5 import Dopri5
 from sdesim.integrators.euler_maruyama import EulerMaruyama
 from sdesim.integrators.heun import StochasticHeun
 from sdesim.integrators.milstein import Milstein
 from sdesim.integrators.ou_exact import ExactOU
 from sdesim.integrators.weak2 import WeakOrder2
-from sdesim.errors import ConfigError
 
 INTEGRATORS = {cls.name: cls for cls in (EulerMaruyama, StochasticHeun, WeakOrder2, Milstein, ExactOU)}
+
+
+def register(cls):
+    """Make the integrator class ``cls`` available by its ``name`` (usable as a class decorator)."""
+    INTEGRATORS[cls.name] = cls
+    return cls
 
 
 def get(name) -> Integrator:
@@ -22,5 +28,5 @@ def get(name) -> Integrator:
         raise ConfigError(f"unknown integrator {name!r}; choose one of {sorted(INTEGRATORS)}") from None
 
 
-__all__ = ["Integrator", "Dopri5", "EulerMaruyama", "StochasticHeun", "WeakOrder2", "Milstein",
-           "ExactOU", "INTEGRATORS", "get"]
+__all__ = ["AffineStep", "Integrator", "Dopri5", "EulerMaruyama", "StochasticHeun", "WeakOrder2",
+           "Milstein", "ExactOU", "INTEGRATORS", "get", "register"]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import ConfigError, NonFiniteError, ShapeError
+from sdesim.errors import ConfigError, FormatError, NonFiniteError, ShapeError
+from sdesim.io import load_npz
 
 __all__ = ["Dataset", "cache_dir", "load", "load_digits", "load_mnist1d"]
 
@@ -149,7 +150,7 @@ def load_mnist1d(seed: int = 42, cache: bool = True) -> tuple[Dataset, Dataset]:
         the same data.
     cache : bool
         Read/write ``cache_dir() / f"mnist1d-seed{seed}-v1.npz"``; generation
-        takes a few seconds.
+        takes a few seconds. A damaged cache file is a `FormatError` naming it.
 
     Returns
     -------
@@ -157,11 +158,13 @@ def load_mnist1d(seed: int = 42, cache: bool = True) -> tuple[Dataset, Dataset]:
         Train and test sets, standardised with the training statistics.
     """
     path = cache_dir() / f"mnist1d-seed{int(seed)}-v{_CACHE_VERSION}.npz"
-    raw = None
     if cache and path.exists():
-        with np.load(path) as f:
-            raw = {k: f[k] for k in f.files}
-    if raw is None:
+        try:
+            f = load_npz(path)
+            raw = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+        except FormatError as exc:
+            raise FormatError(f"{exc}; delete the cached file to regenerate the data") from None
+    else:
         raw = _generate_mnist1d(seed)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)

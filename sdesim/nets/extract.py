@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.errors import ConvergenceWarning, FormatError, ShapeError, ValidityWarning
+from sdesim.io import load_npz
 from sdesim.linalg import lanczos
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets.data import Dataset
@@ -136,20 +137,22 @@ class Extraction:
 
     @classmethod
     def load(cls, path) -> Extraction:
-        """Read what :meth:`save` wrote (``FormatError`` on another format or version)."""
+        """Read what :meth:`save` wrote (``FormatError`` naming the file when it is damaged or foreign)."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
         model = QuadraticModel.load(path)
-        bpath = path.with_suffix(".basis.npz")
-        with np.load(bpath, allow_pickle=False) as f:
-            fmt = str(f["format"]) if "format" in f.files else None
-            ver = int(f["format_version"]) if "format_version" in f.files else None
-            if fmt != _BASIS_FORMAT or ver != _BASIS_VERSION:
-                raise FormatError(f"{bpath}: format {fmt!r} version {ver!r} is not supported; "
-                                  f"this sdesim reads {_BASIS_FORMAT!r} version {_BASIS_VERSION}")
-            return cls(model, f["basis"], f["w_star"], f["noise_eigenvalues"],
-                       f["noise_eigenvectors"], json.loads(str(f["report"])))
+        f = load_npz(path.with_suffix(".basis.npz"))
+        fmt, ver = (f[key].item() if key in f and f[key].size == 1 else None for key in ("format", "format_version"))
+        if (fmt, ver) != (_BASIS_FORMAT, _BASIS_VERSION):
+            raise FormatError(f"{f.path}: format {fmt!r} version {ver!r} is not supported; "
+                              f"this sdesim reads {_BASIS_FORMAT!r} version {_BASIS_VERSION}")
+        V, w_star, s, U = (f[key] for key in ("basis", "w_star", "noise_eigenvalues", "noise_eigenvectors"))
+        P = w_star.size
+        if (w_star.ndim, s.ndim, V.shape, U.shape) != (1, 1, (P, model.dim), (P, s.size)):
+            raise FormatError(f"{f.path}: basis {V.shape}, w_star {w_star.shape} and noise eigenpairs {s.shape}, "
+                              f"{U.shape} do not fit a {model.dim}-dimensional model")
+        return cls(model, V, w_star, s, U, f.json("report"))
 
 
 def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None = None,
@@ -196,8 +199,10 @@ def extract(net: MLP, data: Dataset, w, k=10, refine=True, test: Dataset | None 
 
     Warns
     -----
-    UserWarning
-        L-BFGS did not reach ``gtol``, or a top-``k`` Hessian eigenvalue is ``<= 0``.
+    ConvergenceWarning
+        L-BFGS did not reach ``gtol``.
+    ValidityWarning
+        A top-``k`` Hessian eigenvalue is ``<= 0``.
     """
     if data.n_features != net.sizes[0] or data.n_classes != net.sizes[-1]:
         raise ShapeError(f"data set {data.name!r} has d = {data.n_features}, {data.n_classes} classes "

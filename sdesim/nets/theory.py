@@ -113,7 +113,7 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
 
     Warns
     -----
-    UserWarning
+    ValidityWarning
         ``lr * h_1 >= 2`` (SGD unstable, no stationary state; the discrete
         prediction and the simulation are skipped); a direction relaxing slower
         than the run (``1 / (lr h_j) > steps``) or than the burn-in

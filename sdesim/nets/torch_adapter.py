@@ -216,7 +216,8 @@ def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, we
     P = obj.n_params
     h, V = lanczos(lambda v: obj.hvp(w_star, v), P, k, tol=tol, seed=seed)
     if h[-1] <= 0:
-        warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0", ValidityWarning, stacklevel=2)
+        warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0", ValidityWarning,
+                      stacklevel=2)
     s_vals, s_vecs = lanczos(lambda v: obj.covariance_matvec(w_star, v), P, k, tol=tol, seed=seed + 1)
     GV = np.column_stack([obj.matvec(w_star, V[:, j]) for j in range(k)])
     GV -= GV.mean(axis=0)
