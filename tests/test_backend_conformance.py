@@ -227,3 +227,45 @@ def test_support_is_declared(losses, backend):
         support = engine.support(p)
         assert support.level in LEVELS
         assert support.level == "compiled" or backend == "numpy" or support.reason
+
+
+# --- the worked example of docs/architecture.md ----------------------------------------
+class Float32Backend(Backend):
+    name = "float32"
+
+    def support(self, plan):
+        if plan.kind == "quadratic" and plan.family == "discrete" and plan.noise is None \
+                and plan.sampler is None and plan.momentum == 0 and not plan.nudge[0]:
+            return Support("compiled")
+        return Support("unsupported", "float32 runs GD on quadratic models only")
+
+    def advance(self, plan, state, k0, k1, record):
+        from sdesim.backends.numpy_backend import mark_divergence
+        H = plan.loss.H.astype(np.float32)
+        w_star = plan.loss.w_star.astype(np.float32)
+        records = []
+        for k in range(k0, k1):
+            if k in record:
+                records.append(state.W.copy())
+            alive = state.diverged_at < 0
+            d = (state.W[alive] - w_star).astype(np.float32)
+            state.W[alive] = w_star + d - np.float32(plan.lr_at(k)) * (d @ H)
+            mark_divergence(plan, state, k + 1)
+        return records
+
+
+def test_docs_example_backend(qm, monkeypatch):
+    """A backend is one module and one registry line; it runs what it declares and nothing else."""
+    import sys
+    import types
+    module = types.ModuleType("float32_backend")
+    module.backend = Float32Backend()
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setitem(REGISTRY, "float32", module.__name__)
+    gd = sd.GD(lr=0.1, schedule=sd.schedules.Cosine(t_total=3.0, final=0.1))
+    a = run(qm, gd, "numpy", steps=30)
+    b = run(qm, gd, "float32", steps=30)
+    assert b.metadata["stepper"] == "compiled"
+    np.testing.assert_allclose(b.w, a.w, rtol=0, atol=1e-6)           # float32 accuracy
+    with pytest.raises(UnsupportedError, match="GD on quadratic models only"):
+        run(qm, sd.SGD(lr=0.1), "float32")
