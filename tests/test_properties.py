@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 WORKER = Path(__file__).with_name("_api_worker.py")
 START_TIMEOUT = 120.0          # import sdesim
-CASE_TIMEOUT = 180.0           # a case, including compiling its kernel on a cold cache
+CASE_TIMEOUT = 120.0           # a case, including compiling its kernel on a cold cache
 MAX_EXAMPLES = 250
 
 # the losses of _api_worker.make_loss: name -> (dim, n_samples or None)
@@ -96,8 +96,7 @@ class Worker:
 
     def run(self, case):
         if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                self.restarts += 1
+            self.restarts += self.count > 0
             self.start()
         self.count += 1
         request = {"id": self.count, "case": case}

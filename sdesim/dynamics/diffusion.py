@@ -64,7 +64,7 @@ class SGDDiffusion(Dynamic, WithLearningRate):
 
     @property
     def label(self):
-        return f"SDE {self.noise} (T={self.temperature():.3g}{self._extras()})"
+        return f"SDE {self.noise} (T={self.noise_scale * self.lr / (2.0 * self.batch_size):.3g}{self._extras()})"
 
     def temperature(self, t=0.0):
         r"""Temperature :math:`T(t) = s\, lr(t) / 2B`."""
