@@ -32,6 +32,8 @@ _LAZY = {
     "plot": "sdesim.plot",
     "nets": "sdesim.nets",
     "errors": "sdesim.errors",
+    "integrators": "sdesim.integrators",
+    "backends": "sdesim.backends",
 }
 
 __all__ = sorted(_LAZY)

@@ -88,3 +88,7 @@ class ConvergenceWarning(SdesimWarning, RuntimeWarning):
 
 class ValidityWarning(SdesimWarning, UserWarning):
     """A theory's assumptions fail here (no strict minimum, unstable, non-stationary, ...)."""
+
+
+class StepSizeWarning(SdesimWarning, RuntimeWarning):
+    """An SDE step is coarse for the curvature the run met: the stationary spread is biased (names by how much)."""

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from sdesim.errors import FormatError
+from sdesim.errors import ConfigError, FormatError
 from sdesim.io import load_npz
 
 FORMAT = "sdesim.Result"
@@ -66,6 +66,15 @@ class Result:
     def final(self) -> np.ndarray:
         """Final states ``(N, dim)``."""
         return self.w[-1]
+
+    def broadcast(self, n: int) -> "Result":
+        """This one-particle result (a deterministic lens) as ``n`` identical particles (read-only views)."""
+        if self.n_particles != 1:
+            raise ConfigError(f"broadcast repeats a one-particle result; this one has {self.n_particles}")
+        T, _, dim = self.w.shape
+        diverged = None if self.diverged_at is None else np.repeat(self.diverged_at, n)
+        return replace(self, w=np.broadcast_to(self.w, (T, n, dim)), loss=np.broadcast_to(self.loss, (T, n)),
+                       diverged_at=diverged)
 
     def mean(self) -> np.ndarray:
         """Ensemble mean over surviving particles, ``(T, dim)``."""

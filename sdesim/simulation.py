@@ -2,9 +2,18 @@
 
 Every dynamic runs on the clock ``t = k * lr``: discrete dynamics take
 ``steps`` (or ``t_end``), continuous ones ``t_end`` (or ``steps``) and ``dt``
-(default ``lr / 10``). ``record_every=k`` records steps ``0, k, 2k, ...`` and
-always the final state. Runs proceed in segments, which bounds memory to what
-is recorded, reports progress on long runs and never changes a random number.
+(default ``lr / 10``; ``dt="auto"`` picks it for a stated bias, see
+:mod:`sdesim.integrators.bias`). ``record_every=k`` records steps ``0, k, 2k, ...``
+and always the final state; ``record_dt=tau`` records at the times ``0, tau, 2 tau, ...``
+instead, each at the nearest step when ``tau`` is not a multiple of the step
+(``result.t`` holds the times actually recorded, within half a step of
+``j * tau``). Runs proceed in segments, which bounds memory to what is recorded,
+reports progress on long runs and never changes a random number.
+
+After an SDE run the sharpest curvature met by the recorded states of its second
+half is set against ``dt``: when the scheme's stationary variance along it is off by more than
+:data:`STEP_BIAS_WARNING` (5%), a :class:`~sdesim.errors.StepSizeWarning` says by
+how much.
 """
 
 from __future__ import annotations
@@ -16,14 +25,22 @@ import warnings
 import numpy as np
 
 from sdesim.backends import get_backend
-from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, UnsupportedError
+from sdesim.dynamics import GD, GradientFlow, ModifiedFlow, SGDDiffusion
+from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, StepSizeWarning, UnsupportedError
+from sdesim.integrators import bias
+from sdesim.losses.base import as_loss
 from sdesim.plan import initial_states, resolve
 from sdesim.result import Result
+
+DETERMINISTIC = (GD, GradientFlow, ModifiedFlow)
+STEP_BIAS_WARNING = 0.05
+"""Relative stationary-variance bias above which an SDE run warns (:class:`StepSizeWarning`)."""
 
 
 def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, record_every=1,
              backend="numba", seed=0, integrator=None, bound=1e8, on_divergence="warn",
-             progress=None, segment_steps=None, reducers=(), keep="all") -> Result:
+             progress=None, segment_steps=None, reducers=(), keep="all", record_dt=None,
+             dt_tol=0.01) -> Result:
     """Simulate an ensemble of ``n_particles`` under ``dynamic`` on ``loss``.
 
     Parameters
@@ -32,9 +49,17 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     dynamic : GD, SGD, GradientFlow, ModifiedFlow or SGDDiffusion
     w0 : (dim,) or (n_particles, dim) array
         Initial state(s).
-    steps, t_end, dt : see the module docstring.
+    steps, t_end : see the module docstring.
+    dt : float or "auto"
+        Step of a continuous dynamic (default ``lr / 10``). ``"auto"`` (SDEs): the
+        largest step, at most ``lr / 10``, whose stationary-variance bias on the sharpest
+        curvature at the initial states is within ``dt_tol``
+        (:func:`sdesim.integrators.bias.stable_step`).
     record_every : int
         Record every ``k``-th step (and the final state).
+    record_dt : float, optional
+        Record at the times ``0, record_dt, 2 record_dt, ...`` (and the final state):
+        one clock for every lens (see the module docstring).
     backend : str
         A registered backend (:data:`sdesim.backends.REGISTRY`): ``"numba"`` (compiled) or
         ``"numpy"`` (the reference). ``result.metadata["stepper"]`` says how it ran.
@@ -70,6 +95,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     if segment_steps is not None and (isinstance(segment_steps, bool) or not np.isscalar(segment_steps)
                                       or int(segment_steps) != segment_steps or segment_steps < 1):
         raise ConfigError(f"segment_steps must be a positive integer, got {segment_steps!r}")
+    if isinstance(dt, str):
+        dt = _auto_step(loss, dynamic, w0, n_particles, integrator, dt, dt_tol)
     plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound)
     loss, n_steps, dt = plan.loss, plan.n_steps, plan.dt
     W0 = initial_states(w0, plan.n_particles, plan.dim, loss.names)
@@ -77,7 +104,7 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     support = engine.support(plan)
     if support.level == "unsupported":
         raise UnsupportedError(f"backend {backend!r} cannot run {plan.label}: {support.reason}")
-    record = np.unique(np.append(np.arange(0, n_steps + 1, int(record_every)), n_steps))
+    record = _record_steps(n_steps, dt, record_every, record_dt)
     state = engine.start(plan, W0)
     records = []
     # a segment holds at most ~5e6 recorded numbers (40 MB) and ~5e8 particle-steps (progress)
@@ -106,6 +133,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     if keep == "final":
         record = np.array([n_steps])
     report_divergence(plan, state.diverged_at, on_divergence)
+    if plan.family == "sde":
+        check_step(plan, w)
     ok = np.isfinite(w).all(axis=2)
     values = np.full(w.shape[:2], np.nan)
     times = record * dt
@@ -117,12 +146,57 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         values[ok] = loss.value(w[ok])                      # one call for every record
     metadata = {"label": dynamic.label, "dynamic": dynamic.describe(), "loss": repr(loss),
                 "variables": list(loss.names), "n_particles": plan.n_particles, "n_steps": n_steps,
-                "dt": dt, "record_every": int(record_every), "backend": backend, "seed": plan.seed,
+                "dt": dt, "record_every": int(record_every), "record_dt": record_dt, "backend": backend,
+                "seed": plan.seed,
                 "integrator": integrator, "bound": bound, "stepper": support.describe(),
                 "w0": np.asarray(w0, dtype=float).tolist() if np.ndim(w0) == 1
                 else "per-particle"}
     return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
                   reduced={r.name: r.result() for r in reducers})
+
+
+def _record_steps(n_steps, dt, record_every, record_dt):
+    """Steps to record: every ``record_every``-th, or the nearest to ``0, record_dt, ...``; and the last."""
+    if record_dt is None:
+        steps = np.arange(0, n_steps + 1, int(record_every))
+    else:
+        if record_every != 1:
+            raise ConfigError("give record_every or record_dt, not both")
+        if not (np.isscalar(record_dt) and np.isfinite(record_dt) and record_dt > 0):
+            raise ConfigError(f"record_dt must be a positive number, got {record_dt!r}")
+        times = np.arange(0.0, n_steps * dt * (1 + 1e-12), record_dt)
+        steps = np.rint(times / dt).astype(np.int64)
+    return np.unique(np.append(steps, n_steps))
+
+
+def _auto_step(loss, dynamic, w0, n_particles, integrator, dt, tol):
+    """``dt="auto"``: the largest step (at most ``lr / 10``) within ``tol`` on the curvature at ``w0``."""
+    from sdesim import integrators
+    if dt != "auto":
+        raise ConfigError(f"dt must be a positive number or 'auto', got {dt!r}")
+    if not isinstance(dynamic, SGDDiffusion):
+        raise ConfigError(f"dt='auto' picks the step of an SDE; {dynamic.label} has none to pick")
+    if not 0 < tol < 1:
+        raise ConfigError(f"dt_tol must lie in (0, 1), got {tol!r}")
+    loss = as_loss(loss)
+    W0 = initial_states(w0, n_particles, loss.dim, loss.names)
+    h = bias.top_curvature(loss, W0)
+    step = bias.stable_step(integrators.get("euler_maruyama" if integrator is None else integrator), h, tol)
+    return min(step, dynamic.lr / 10)
+
+
+def check_step(plan, w):
+    """Warn when the SDE step is coarse for the sharpest curvature met in the second half of the records ``w``
+    (where the ensemble has relaxed: the stationary spread is what the bias distorts)."""
+    late = w[len(w) // 2:]
+    h = bias.top_curvature(plan.loss, late[:: max(1, len(late) // 8)])
+    ratio = float(bias.variance_ratio(plan.integrator, h * plan.dt)[0])
+    if abs(ratio - 1.0) > STEP_BIAS_WARNING:
+        off = "unstable" if not np.isfinite(ratio) else f"{100 * (ratio - 1):+.0f}%"
+        warnings.warn(f"{plan.label}: dt = {plan.dt:.3g} against the sharpest curvature met, h = {h:.3g} "
+                      f"(h dt = {h * plan.dt:.3g}): {plan.integrator.name}'s stationary variance along it is "
+                      f"{off} off the SDE's. Use a smaller dt, dt='auto', or integrator='heun'.",
+                      StepSizeWarning, stacklevel=3)
 
 
 def report_divergence(plan, diverged_at, on_divergence):
@@ -142,7 +216,12 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
     """Run several dynamics on one loss from the same start and seed, on the same clock.
 
     ``t_end`` (or ``steps`` of the first discrete dynamic times its ``lr``) sets the
-    common time span; each dynamic gets its own step count.
+    common time span; each dynamic gets its own step count. Deterministic dynamics
+    (GD, flows) run one particle from a single start ``w0`` (all ``n_particles`` would
+    be identical; ``Result.broadcast`` repeats it where ``N`` copies are needed). With
+    ``record_dt`` every lens records at the same times: continuous lenses take the
+    largest step ``<= dt`` (default ``lr / 10``) that divides ``record_dt``; discrete
+    lenses record at their nearest step (exact when ``record_dt`` is a multiple of ``lr``).
     """
     if t_end is None:
         if steps is None:
@@ -152,5 +231,14 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
             raise ConfigError("give t_end: none of the dynamics is discrete")
         t_end = steps * first.lr
     dt = kwargs.pop("dt", None)
-    return [simulate(loss, d, w0, n_particles, t_end=t_end, dt=dt if d.continuous else None, **kwargs)
-            for d in dynamics]
+    single = np.ndim(w0) == 1
+    out = []
+    for d in dynamics:
+        n = 1 if single and isinstance(d, DETERMINISTIC) else n_particles
+        step = dt if d.continuous else None
+        if d.continuous and kwargs.get("record_dt") is not None and step != "auto":
+            tau = kwargs["record_dt"]
+            base = step if step is not None else getattr(d, "lr", t_end / 1000) / 10
+            step = tau / np.ceil(tau / base * (1 - 1e-12))
+        out.append(simulate(loss, d, w0, n, t_end=t_end, dt=step, **kwargs))
+    return out

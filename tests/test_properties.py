@@ -207,8 +207,6 @@ LR = usually(st.one_of(st.sampled_from([1e-3, 0.01, 0.05, 0.1, 0.3]),
                        st.sampled_from([10.0, 1e3, 1e6, 1e12])),                 # the last ones diverge
              st.sampled_from([0.0, -0.1, math.nan, math.inf]))
 BATCH = usually(st.integers(1, 30), st.sampled_from([0, -1, 2.5]))
-INTEGRATOR = usually(st.sampled_from([None, "euler_maruyama", "heun", "weak2", "milstein", "exact_ou"]),
-                     st.just("bogus"))
 BACKEND = usually(st.sampled_from(["numpy", "numba"]), st.sampled_from(["cupy", "bogus"]))
 
 
@@ -255,56 +253,79 @@ def noise_spec(draw, dim):
     return out
 
 
+def kind_of(loss):
+    return {"fs1": "finite_sum", "fs2": "finite_sum", "qm2": "quadratic", "qm3": "quadratic"}.get(loss, "symbolic")
+
+
 @st.composite
-def dynamic_spec(draw, dim, n_samples):
-    kind = draw(st.sampled_from(["GD", "SGD", "SGD", "SGD", "SGDDiffusion", "SGDDiffusion", "SGDDiffusion",
-                                 "GradientFlow", "ModifiedFlow"]))
-    if kind == "GradientFlow":
-        return {"type": kind, "kwargs": {}}
+def dynamic_spec(draw, loss):
+    """A dynamic and its options: usually ones that apply to ``loss``, sometimes ones that do not."""
+    dim, n_samples = LOSSES[loss]
+    kind = kind_of(loss)
+    family = draw(st.sampled_from(["GD", "SGD", "SGD", "SGD", "SGDDiffusion", "SGDDiffusion", "SGDDiffusion",
+                                   "GradientFlow", "ModifiedFlow"]))
+    if family == "GradientFlow":
+        return {"type": family, "kwargs": {}}
     kw = {"lr": draw(LR)}
-    if kind == "GD":
-        return {"type": kind, "kwargs": kw}
-    if kind == "ModifiedFlow":
+    if family == "GD":
+        return {"type": family, "kwargs": kw}
+    if family == "ModifiedFlow":
         kw["order"] = draw(usually(st.integers(0, 3), st.sampled_from([-1, 1.5])))
-        kw["kind"] = draw(usually(st.sampled_from(["gd", "gd", "sgd"]), st.just("bogus")))
-        if kw["kind"] == "sgd" or draw(st.booleans()):
+        sgd = kind == "finite_sum" and draw(st.booleans())
+        kw["kind"] = draw(usually(st.just("sgd" if sgd else "gd"), st.sampled_from(["sgd", "bogus"])))
+        if kw["kind"] == "sgd":
+            kw["order"] = 1 if not sometimes(draw) else kw["order"]
+        if kw["kind"] == "sgd" or sometimes(draw):
             kw["batch_size"] = draw(BATCH)
-        return {"type": kind, "kwargs": kw}
+        return {"type": family, "kwargs": kw}
     kw["batch_size"] = draw(BATCH)
-    if n_samples is not None and sometimes(draw, 4):
-        kw["batch_size"] = draw(st.integers(n_samples + 1, 30))        # B > n on a finite sum
-    if kind == "SGD":
-        kw["sampling"] = draw(usually(st.sampled_from(["replacement", "shuffle", "fixed"]), st.just("bogus")))
+    if family == "SGD":
+        kw["sampling"] = draw(usually(st.sampled_from(["replacement", "shuffle", "fixed"] if kind == "finite_sum"
+                                                      else ["replacement"]),
+                                      st.sampled_from(["shuffle", "fixed", "bogus"])))
+        if kind == "finite_sum" and kw["sampling"] != "replacement" and sometimes(draw, 3):
+            kw["batch_size"] = draw(st.integers(n_samples + 1, 30))    # B > n without replacement
         kw["momentum"] = draw(usually(st.sampled_from([0.0, 0.0, 0.0, 0.5, 0.9, 0.99]),
                                       st.sampled_from([1.0, -0.1])))
         kw["nesterov"] = draw(st.booleans()) if kw["momentum"] else sometimes(draw)
         if sometimes(draw, 6):
-            kw["nudge_k"] = draw(st.integers(0, dim + 1))
-            kw["nudge_factor"] = draw(st.sampled_from([0.0, 0.5, 2.0]))
+            kw["nudge_k"] = draw(usually(st.integers(0, dim), st.just(dim + 1)))
+            kw["nudge_factor"] = draw(usually(st.sampled_from([0.0, 0.5, 2.0]), st.just(-1.0)))
+        noisy = True
     else:
         kw["noise"] = draw(usually(st.sampled_from(["isotropic", "anisotropic", "lowrank"]), st.just("bogus")))
-        if kw["noise"] == "lowrank" or sometimes(draw, 4):
+        if kw["noise"] == "lowrank":
+            kw["rank"] = draw(usually(st.integers(1, dim), st.sampled_from([-1, 0, dim + 1, 1.5])))
+        elif sometimes(draw):
             kw["rank"] = draw(st.integers(-1, 4))
-        kw["noise_scale"] = draw(usually(st.sampled_from([1.0, 1.0, 0.5, 3.0]), st.just(0.0)))
-        kw["modified"] = sometimes(draw, 4)
-    kw.update(draw(noise_spec(dim)))
-    return {"type": kind, "kwargs": kw}
+        kw["noise_scale"] = draw(usually(st.sampled_from([1.0, 1.0, 0.5, 3.0]), st.sampled_from([0.0, -1.0])))
+        kw["modified"] = sometimes(draw, 5)
+        noisy = kw["noise"] != "isotropic"
+    if noisy and kind == "symbolic" or sometimes(draw, 20):
+        kw.update(draw(noise_spec(dim)))
+    return {"type": family, "kwargs": kw}
 
 
 @st.composite
 def cases(draw):
     loss = draw(st.sampled_from(sorted(LOSSES)))
     dim, n_samples = LOSSES[loss]
-    dyn = draw(dynamic_spec(dim, n_samples))
-    N = draw(usually(st.integers(0, 5), st.just(-1), one_in=25))
+    dyn = draw(dynamic_spec(loss))
+    N = draw(usually(st.integers(1, 5), st.sampled_from([0, -1])))
+    continuous = dyn["type"] in ("SGDDiffusion", "GradientFlow", "ModifiedFlow")
+    if dyn["type"] == "SGDDiffusion":
+        schemes = ["euler_maruyama", "heun", "weak2", "milstein"] + (["exact_ou"] * 2 if kind_of(loss) == "quadratic"
+                                                                     else [])
+        integrator = draw(usually(st.sampled_from([None, None] + schemes), st.sampled_from(["bogus", "exact_ou"])))
+    else:
+        integrator = draw(usually(st.just(None), st.sampled_from(["euler_maruyama", "dopri5", "bogus"])))
     # the clock: a few steps whatever the step size
     k = draw(st.integers(0, 20))
-    continuous = dyn["type"] in ("SGDDiffusion", "GradientFlow", "ModifiedFlow")
     lr = dyn["kwargs"].get("lr")
     dt = None
     if continuous:
         if dyn["type"] == "GradientFlow" or sometimes(draw, 4):
-            dt = draw(usually(st.sampled_from([0.01, 0.1, 0.5]), st.sampled_from([0.0, -0.1])))
+            dt = draw(usually(st.sampled_from([0.01, 0.1, 0.5]), st.sampled_from([0.0, -0.1, math.nan])))
     elif sometimes(draw, 20):
         dt = 0.1                                                              # discrete: refused
     clock = {"dt": dt}
@@ -331,10 +352,10 @@ def cases(draw):
         w0 = flat
     else:
         w0 = [flat[i * dim:(i + 1) * dim] for i in range(shape[0])]
-    seed = draw(usually(st.integers(0, 2**32), st.sampled_from([-1, 2**64 - 1, 2**70]), one_in=20))
+    seed = draw(usually(st.integers(0, 2**32), st.sampled_from([-1, 2**64 - 1, 2**64, 2**70]), one_in=20))
     return {"loss": loss, "dynamic": dyn, "w0": w0, "n_particles": N, **clock,
             "record_every": draw(usually(st.sampled_from([1, 1, 3]), st.just(0), one_in=20)),
-            "backend": draw(BACKEND), "integrator": draw(INTEGRATOR), "seed": seed}
+            "backend": draw(BACKEND), "integrator": integrator, "seed": seed}
 
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
