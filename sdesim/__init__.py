@@ -25,6 +25,7 @@ _LAZY = {
     "schedules": "sdesim.dynamics.schedules",
     "simulate": "sdesim.simulation",
     "compare": "sdesim.simulation",
+    "sweep": "sdesim.sweeps",
     "Result": "sdesim.result",
     "FokkerPlanck": "sdesim.fokker_planck",
     "Grid": "sdesim.fokker_planck",

@@ -17,10 +17,19 @@ def _demo(args):
 
 def _run(args):
     from sdesim import experiment
-    summary = experiment.run(args.experiment, out=args.out)
-    for label, lens in summary["lenses"].items():
-        mean = ", ".join(f"{m:.4f}" for m in lens["final_mean"])
-        print(f"{label:45s} final mean ({mean})  loss {lens['final_loss_mean']:.5g}  diverged {lens['diverged']}")
+    print(experiment.format_summary(experiment.run(args.experiment, out=args.out)))
+
+
+def _schema(args):
+    from pathlib import Path
+
+    from sdesim import experiment
+    page = experiment.schema_markdown()
+    if args.out is None:
+        print(page, end="")
+        return
+    Path(args.out).write_text(page)
+    print(f"wrote {args.out}")
 
 
 def _gallery(args):
@@ -94,9 +103,15 @@ def main(argv=None):
     demo.set_defaults(func=_demo)
 
     run = sub.add_parser("run", help="run an experiment file (TOML): loss, dynamics, settings, plots")
-    run.add_argument("experiment", help="path to the .toml file")
+    run.add_argument("experiment", help="path to the .toml file (or an experiment.resolved.json, to repeat a run)")
     run.add_argument("--out", default=None, help="output folder (default: [output] folder of the file)")
     run.set_defaults(func=_run)
+
+    schema = sub.add_parser("schema", help="the reference of experiment files (every section, key, type, "
+                                           "default and allowed value) as Markdown")
+    schema.add_argument("--out", default=None, help="write it to this file (docs/experiments.md) "
+                                                    "instead of printing it")
+    schema.set_defaults(func=_schema)
 
     gal = sub.add_parser("gallery", help="regenerate the gallery's textbook figures (PNG + caption each)")
     gal.add_argument("--out", default="docs/gallery", help="output folder (default: docs/gallery)")

@@ -10,7 +10,12 @@ Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulatio
 ``[[dynamics]]`` (one table per lens), ``[fokker_planck]`` (the density of every
 ``SGDDiffusion`` lens on a grid: steady state with its current, and the evolution
 from a Gaussian at ``w0`` next to the particles), ``[plots]``, ``[output]``. See
-``examples/*.toml``.
+``examples/*.toml``, and ``docs/experiments.md``: every key with its type, default and
+allowed values, rendered from the tables below by :func:`schema_markdown`
+(``sdesim schema --out docs/experiments.md``).
+
+The ``experiment.resolved.json`` a run writes is itself an experiment file: ``sdesim run
+out/x/experiment.resolved.json --out out/y`` repeats the run.
 
 The steady state of a lens with a learning-rate schedule is that of the same lens
 at its constant base ``lr`` (where a warm-up ends, where a decay starts), which
@@ -45,7 +50,7 @@ SECTIONS = {
     "loss": {"catalog", "expr", "vars", "params", "quadratic"},
     "simulation": {"w0", "n_particles", "steps", "t_end", "dt", "record_every", "backend", "seed",
                    "integrator", "bound"},
-    "plots": {"trajectories", "loss_curves", "bounds", "format"},
+    "plots": {"trajectories", "loss_curves", "bounds", "format", "plane"},
     "output": {"folder"},
     "fokker_planck": {"bounds", "shape", "steady_state", "steady_state_t", "evolve", "initial_std", "dt",
                       "method"},
@@ -70,18 +75,122 @@ ARRAYS = {
 _KIND_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
 DYNAMICS = ("GD", "SGD", "GradientFlow", "ModifiedFlow", "SGDDiffusion")
 SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
+#: Keys of other types, checked by ``_check_values``: the type as the reference page states it.
+OTHER_TYPES = {("loss", "params"): "table of numbers", ("loss", "vars"): "list of strings",
+               ("plots", "plane"): '"hessian" or a list of two variable names'}
+#: Defaults of the keys outside ``[simulation]`` (whose defaults are ``simulate``'s); the others' are in KEYS.
+DEFAULTS = {"plots": {"trajectories": True, "loss_curves": True, "format": "png"},
+            "fokker_planck": {"steady_state": True, "evolve": True, "method": "tr-bdf2"}}
+
+
+def _choices(section, key):
+    """The allowed values of a string key, or ``None`` for any (read from the registries)."""
+    if (section, key) == ("loss", "catalog"):
+        from sdesim.losses import catalog
+        return catalog.names()
+    if (section, key) == ("simulation", "backend"):
+        from sdesim.backends import REGISTRY
+        return sorted(REGISTRY)
+    if (section, key) == ("simulation", "integrator"):
+        from sdesim.integrators import INTEGRATORS
+        return sorted(INTEGRATORS)
+    if (section, key) == ("plots", "format"):
+        from matplotlib.backend_bases import FigureCanvasBase
+        return sorted(FigureCanvasBase.get_supported_filetypes())
+    if (section, key) == ("fokker_planck", "method"):
+        from sdesim.fokker_planck.evolve import METHODS
+        return list(METHODS)
+    return None
+
+
+#: What each section and key holds, for the reference page (every key of SECTIONS needs a line).
+SECTION_DOCS = {
+    "loss": "The landscape: exactly one of `catalog`, `expr`, `quadratic`.",
+    "simulation": "Settings of `sd.simulate`, shared by every lens.",
+    "dynamics": "One `[[dynamics]]` table per lens: `type` and the fields of that dynamic.",
+    "plots": "Figures written beside the results.",
+    "output": "Where the results go.",
+    "fokker_planck": "The density of every `SGDDiffusion` lens on a grid: its steady state with the probability "
+                     "current, and its evolution from a Gaussian at `w0` next to the particles.",
+}
+KEYS = {
+    "loss": {
+        "catalog": "a named landscape of `sd.catalog` (its plotting bounds come with it)",
+        "expr": 'a formula in the variables, e.g. `"(x**2 - 1)**2 + 2*y**2"`',
+        "vars": "the order of the formula's variables (default: sorted by name)",
+        "params": "the formula's parameters, or the catalog landscape's arguments, e.g. `{ c = 0.25 }`",
+        "quadratic": "path of a saved `QuadraticModel` (`.npz`, e.g. written by `sdesim extract`)",
+    },
+    "simulation": {
+        "w0": "required: the start, one point for every particle or one row per particle",
+        "n_particles": "number of particles",
+        "steps": "number of steps (or give `t_end`)",
+        "t_end": "final time on the clock `t = k lr` (or give `steps`)",
+        "dt": "step of the continuous lenses (flows, SDE; default `lr / 10`)",
+        "record_every": "record every k-th step (and the final state)",
+        "backend": "where the particles run",
+        "seed": "key of the random streams: same seed, same numbers on every backend",
+        "integrator": "SDE scheme (default `euler_maruyama`)",
+        "bound": "a particle with a non-finite state or `abs(w_i) > bound` is stopped and left out of "
+                 "the statistics and plots",
+    },
+    "plots": {
+        "trajectories": "the lenses' paths and final clouds over the landscape (losses of 2 or more variables)",
+        "loss_curves": "the median loss of each lens against time, with its 10-90% band",
+        "bounds": "the trajectories' view `[[x0, x1], [y0, y1]]` in plot coordinates (default: a catalog "
+                  "landscape's bounds for 2 variables, else around every recorded state)",
+        "format": "file format of the figures",
+        "plane": "the trajectories' plane for losses of more than 2 variables: two variable names, or "
+                 '"hessian" for the top two Hessian eigenvectors where the first lens ends (default: '
+                 '"hessian" beyond 2 variables)',
+    },
+    "output": {
+        "folder": "output folder (default `out/<file name without .toml>`; `sdesim run --out` overrides it)",
+    },
+    "fokker_planck": {
+        "bounds": "required: the grid's extent, one `[lo, hi]` per variable",
+        "shape": "required: cells per variable",
+        "steady_state": "solve for the steady state and its current",
+        "steady_state_t": "freeze a learning-rate schedule at this time (default: the steady state at the "
+                          "constant base `lr`, defined where the schedule's noise vanishes)",
+        "evolve": "evolve the density to `t_end` and compare its marginal with the particles",
+        "initial_std": "standard deviation of the initial Gaussian at `w0` (default: one grid cell)",
+        "dt": "time step of the evolution (default `t_end / 200`)",
+        "method": "time stepping of the evolution",
+    },
+}
 
 
 def load(path) -> dict:
-    """Read and validate an experiment file; returns the configuration as a dict."""
+    """Read and validate an experiment file; returns the configuration as a dict.
+
+    A ``.json`` file is the ``experiment.resolved.json`` of an earlier run: every
+    setting resolved, so running it repeats that run (into the default folder).
+    """
     path = Path(path)
+    json_file = path.suffix == ".json"
     try:
-        config = tomllib.loads(path.read_text())
+        text = path.read_text()
+        config = _from_resolved(json.loads(text)) if json_file else tomllib.loads(text)
     except FileNotFoundError:
         raise ExperimentError(f"no experiment file at {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
-        raise ExperimentError(f"{path}: not valid TOML: {exc}") from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+        raise ExperimentError(f"{path}: not valid {'JSON' if json_file else 'TOML'}: {exc}") from None
     validate(config)
+    return config
+
+
+def _from_resolved(config):
+    """An experiment from a resolved configuration: ``null`` means the default, the folder is not reused."""
+    if not isinstance(config, dict):
+        raise ExperimentError(f"a resolved configuration is a JSON object, got {_describe(config)}")
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None}
+        return [strip(v) for v in value] if isinstance(value, list) else value
+
+    config = strip({k: v for k, v in config.items() if k not in ("sdesim_version", "output")})
     return config
 
 
@@ -118,8 +227,15 @@ def _check_values(section, table):
         where = f"[{section}] {key}"
         if key in SCALARS[section]:
             _check_scalar(where, value, SCALARS[section][key])
+            choices = _choices(section, key) if SCALARS[section][key] is str else None
+            if choices is not None and value not in choices:
+                raise ExperimentError(f"{where} must be one of {choices}, got {value!r}")
         elif (section, key) in ARRAYS:
             _check_array(where, value, *ARRAYS[section, key])
+    plane = table.get("plane", "hessian") if section == "plots" else "hessian"
+    if plane != "hessian" and not (isinstance(plane, list) and len(plane) == 2
+                                   and all(isinstance(v, str) for v in plane)):
+        raise ExperimentError(f"[plots] plane must be {OTHER_TYPES['plots', 'plane']}, got {_describe(plane)}")
     if section == "loss":
         params = table.get("params", {})
         if not isinstance(params, dict):
@@ -221,20 +337,25 @@ def build_dynamic(table: dict, where="[[dynamics]]"):
 
 
 def run(path, out=None) -> dict:
-    """Run an experiment file; returns the summary written beside the results."""
+    """Run an experiment file; returns the summary written beside the results.
+
+    ``summary["files"]`` maps every file written to what it holds;
+    :func:`format_summary` renders the summary for a terminal.
+    """
+    import inspect
+
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     import sdesim as sd
-    from sdesim import plot
 
     config = load(path)
     loss, bounds = build_loss(config["loss"])
     sim = dict(config["simulation"])
     folder = Path(out or config.get("output", {}).get("folder", "out/" + Path(path).stem))
     folder.mkdir(parents=True, exist_ok=True)
-    results, summary = [], {"experiment": str(path), "lenses": {}}
+    results, files = [], {}
+    summary = {"experiment": str(path), "folder": str(folder), "loss": repr(loss), "lenses": {}, "files": files}
     for table in config["dynamics"]:
         dyn = build_dynamic(table)
         settings = dict(sim)
@@ -248,47 +369,93 @@ def run(path, out=None) -> dict:
         results.append(res)
         label = res.label if res.label not in summary["lenses"] else f"{res.label} #{len(results)}"
         stem = "".join(c if c.isalnum() else "_" for c in label).strip("_")
-        res.save(folder / f"{stem}.npz")
-        final = res.final[~res.diverged]
-        summary["lenses"][label] = {
-            "final_mean": final.mean(axis=0).tolist(), "final_covariance": np.cov(final.T).tolist()
-            if len(final) > 1 else None, "final_loss_mean": float(np.nanmean(res.loss[-1])),
-            "diverged": int(res.diverged.sum()), "file": f"{stem}.npz"}
-    plots = config.get("plots", {})
-    fmt = plots.get("format", "png")
-    plot.use()
-    if plots.get("trajectories", True) and loss.dim == 2:
-        fig, ax = plt.subplots(figsize=(5.5, 5))
-        plot.trajectories(loss, results, bounds=plots.get("bounds", bounds) or _bounds(results), ax=ax)
-        fig.savefig(folder / f"trajectories.{fmt}")
-        plt.close(fig)
-    if plots.get("loss_curves", True):
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        plot.loss_curves(results, ax=ax)
-        fig.savefig(folder / f"loss_curves.{fmt}")
-        plt.close(fig)
-    import inspect
+        files[str(res.save(folder / f"{stem}.npz"))] = f"results of {label} (Result.load)"
+        summary["lenses"][label] = {**_lens_summary(res), "file": f"{stem}.npz"}
+    _plots(config.get("plots", {}), loss, bounds, results, folder, files)
+    if "fokker_planck" in config:
+        summary["fokker_planck"] = run_fokker_planck(config["fokker_planck"], loss, config["dynamics"], results,
+                                                     sim, folder, config.get("plots", {}).get("format", "png"),
+                                                     files=files)
     defaults = {k: v.default for k, v in inspect.signature(sd.simulate).parameters.items()
                 if k in SECTIONS["simulation"] and v.default is not inspect.Parameter.empty}
-    if "fokker_planck" in config:
-        summary["fokker_planck"] = run_fokker_planck(config["fokker_planck"], loss, config["dynamics"],
-                                                     results, sim, folder, fmt)
     resolved = {**config, "simulation": {**defaults, **sim}, "output": {"folder": str(folder)},
                 "dynamics": [build_dynamic(t).describe() for t in config["dynamics"]],
                 "sdesim_version": sd.__version__}
+    files[str(folder / "experiment.resolved.json")] = "every setting resolved: sdesim run it to repeat the run"
+    files[str(folder / "summary.json")] = "this summary"
     (folder / "experiment.resolved.json").write_text(json.dumps(resolved, indent=2))
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") -> dict:
+def _lens_summary(res) -> dict:
+    """What a lens measured: final mean, covariance and loss of the particles left, and how many stopped."""
+    final = res.final[~res.diverged]
+    losses = res.loss[-1][np.isfinite(res.loss[-1])]
+    median, lo, hi = np.quantile(losses, [0.5, 0.1, 0.9]) if len(losses) else (np.nan,) * 3
+    return {"n_particles": res.n_particles, "final_mean": final.mean(axis=0).tolist() if len(final) else None,
+            "final_covariance": np.cov(final.T).tolist() if len(final) > 1 else None,
+            "final_loss_mean": float(np.mean(losses)) if len(losses) else None,
+            "final_loss_median": float(median), "final_loss_10_90": [float(lo), float(hi)],
+            "diverged": int(res.diverged.sum())}
+
+
+def _plots(plots, loss, bounds, results, folder, files):
+    """The trajectories and loss-curve figures asked for by ``[plots]``."""
+    import matplotlib.pyplot as plt
+
+    from sdesim import plot
+
+    fmt = plots.get("format", DEFAULTS["plots"]["format"])
+    plot.use()
+    if plots.get("trajectories", DEFAULTS["plots"]["trajectories"]) and loss.dim >= 2:
+        plane = plots.get("plane", "hessian" if loss.dim > 2 else None)
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        plot.trajectories(loss, results, bounds=plots.get("bounds", bounds if loss.dim == 2 else None), ax=ax,
+                          plane=plane)
+        _save(fig, folder / f"trajectories.{fmt}", files, "figure: every lens's paths over the landscape")
+    if plots.get("loss_curves", DEFAULTS["plots"]["loss_curves"]):
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        plot.loss_curves(results, ax=ax)
+        _save(fig, folder / f"loss_curves.{fmt}", files, "figure: median loss of every lens with its 10-90% band")
+
+
+def _save(fig, path, files, what):
+    """Save and close ``fig`` at ``path``, noting it in ``files``."""
+    import matplotlib.pyplot as plt
+    fig.savefig(path)
+    plt.close(fig)
+    files[str(path)] = what
+
+
+def format_summary(summary) -> str:
+    """A one-screen account of a run: what each lens measured, and every file written."""
+    lines = [f"{summary['experiment']}: {summary['loss']}",
+             f"{'lens':40s} {'particles':>9s} {'stopped':>7s}  {'final loss: median [10%, 90%]':30s} final mean"]
+    for label, lens in summary["lenses"].items():
+        lo, hi = lens["final_loss_10_90"]
+        loss = f"{lens['final_loss_median']:.4g} [{lo:.3g}, {hi:.3g}]"
+        mean = lens["final_mean"] or []
+        shown = ", ".join(f"{m:.4g}" for m in mean[:4]) + (", ..." if len(mean) > 4 else "")
+        lines.append(f"{label[:40]:40s} {lens['n_particles']:9d} {lens['diverged']:7d}  {loss:30s} ({shown})")
+    for label, entry in summary.get("fokker_planck", {}).items():
+        parts = [f"steady-state mean ({', '.join(f'{m:.4g}' for m in entry['steady_state_mean'][:4])})"
+                 if "steady_state_mean" in entry else "",
+                 f"mass error {entry['mass_error']:.1e}" if "mass_error" in entry else ""]
+        lines.append(f"Fokker-Planck of {label}: " + "; ".join(p for p in parts if p))
+    lines.append(f"wrote {len(summary['files'])} files:")
+    lines += [f"  {path}  ({what})" for path, what in summary["files"].items()]
+    return "\n".join(lines)
+
+
+def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png", files=None) -> dict:
     """Densities of the SDE lenses on a grid: steady state (with current) and evolution.
 
     The steady state is that of the lens without its schedule (constant base
     ``lr``), or with the schedule frozen at ``steady_state_t`` when given. The
     initial density is a Gaussian at ``w0`` of standard deviation ``initial_std``
     (default: one cell); the particle results are plotted next to the density at
-    the final time.
+    the final time. ``files`` (a dict) gets every file written, with what it holds.
     """
     import matplotlib.pyplot as plt
 
@@ -310,7 +477,7 @@ def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") ->
         fp = sd.FokkerPlanck.from_dynamics(loss, dyn, grid)
         entry, arrays = {}, {}
         stem = "".join(c if c.isalnum() else "_" for c in res.label).strip("_")
-        if table.get("steady_state", True):
+        if table.get("steady_state", DEFAULTS["fokker_planck"]["steady_state"]):
             t, steady = table.get("steady_state_t"), fp
             if t is None:  # the lens at its constant base lr, defined where the schedule's noise vanishes
                 t, at = 0.0, f"lr = {dyn.lr:g}"
@@ -324,39 +491,148 @@ def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png") ->
                 raise ExperimentError(f"[fokker_planck] steady state of {res.label}: {exc}; choose another "
                                       "steady_state_t or set steady_state = false") from None
             arrays["steady_state"] = rho
-            if grid.dim == 2:
-                plot.heatmap(grid, rho, ax=row[0], current=steady.current(rho, t=t), loss=loss)
+            if grid.dim >= 2:
+                plot.heatmap(grid, rho, ax=row[0], current=steady.current(rho, t=t), loss=loss,
+                             label=r"steady-state density $\rho$")
             else:
                 row[0].plot(grid.axes[0], rho, "k-")
-            row[0].set_title(f"{res.label}: steady state at {at}" + (" and current" if grid.dim == 2 else ""))
+                row[0].set(xlabel=loss.names[0], ylabel=r"steady-state density $\rho$")
+            row[0].set_title(f"{res.label}: steady state at {at}" + (" and current" if grid.dim >= 2 else ""))
             entry["steady_state_mean"] = (rho.ravel() * grid.cell_volume
                                           @ grid.centers.reshape(-1, grid.dim)).tolist()
-        if table.get("evolve", True):
+        if table.get("evolve", DEFAULTS["fokker_planck"]["evolve"]):
             std = table.get("initial_std", float(grid.spacing.max()))
             w0 = np.broadcast_to(np.asarray(sim["w0"], float), (grid.dim,)) if np.ndim(sim["w0"]) == 1 \
                 else np.asarray(sim["w0"], float).mean(axis=0)
             dens = fp.evolve(grid.gaussian(w0, std**2 * np.eye(grid.dim)), t_end=float(res.t[-1]),
-                             dt=table.get("dt", float(res.t[-1]) / 200), method=table.get("method", "tr-bdf2"))
+                             dt=table.get("dt", float(res.t[-1]) / 200),
+                             method=table.get("method", DEFAULTS["fokker_planck"]["method"]))
             arrays.update(t=dens.t, rho=dens.rho)
             marginal = observables.marginal(grid, dens.rho[-1], 0)
             row[1].plot(grid.axes[0], marginal, "k-", label="Fokker-Planck")
             row[1].hist(res.final[~res.diverged, 0], bins=150, range=tuple(table["bounds"][0]), density=True,
                         histtype="step", label="particles")
-            row[1].set(title=f"t = {res.t[-1]:g}: marginal of {getattr(loss, 'names', ['w0'])[0]}",
-                       xlabel=getattr(loss, "names", ["w0"])[0])
-            row[1].legend()
+            row[1].set(title=f"t = {res.t[-1]:g}: marginal of {loss.names[0]}", xlabel=loss.names[0],
+                       ylabel="density")
+            plot.legend(row[1])
             entry["mass_error"] = float(abs(dens.mass()[-1] - 1.0))
         np.savez_compressed(folder / f"fokker_planck_{stem}.npz", **arrays)
+        if files is not None:
+            files[str(folder / f"fokker_planck_{stem}.npz")] = f"densities of {res.label} (numpy.load)"
         out[res.label] = entry
     fig.tight_layout()
     fig.savefig(folder / f"fokker_planck.{fmt}")
     plt.close(fig)
+    if files is not None:
+        files[str(folder / f"fokker_planck.{fmt}")] = "figure: steady states and densities against particles"
     return out
 
 
-def _bounds(results):
-    w = np.concatenate([r.w.reshape(-1, r.dim) for r in results])
-    w = w[np.isfinite(w).all(axis=1)]
-    lo, hi = w.min(axis=0), w.max(axis=0)
-    pad = 0.15 * (hi - lo) + 1e-3
-    return [(lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])]
+
+_TYPE_NAMES = {float: "number", int: "integer", bool: "boolean", str: "string"}
+_PAGE_HEAD = """# Experiment files
+
+<!-- Generated from sdesim/experiment.py by `sdesim schema --out docs/experiments.md`: edit the tables there. -->
+
+`sdesim run file.toml` reads an experiment file (TOML), checks every section, key, type and
+allowed value below (a mistake raises an error naming the section and the key), runs every
+lens, and writes the results, figures, `summary.json` and `experiment.resolved.json` (every
+setting resolved; `sdesim run out/x/experiment.resolved.json --out out/y` repeats the run).
+It prints what each lens measured and where each file went. Examples: `examples/*.toml`.
+
+A default of "—" means none: the key is required, or optional with the default its meaning
+states. Required sections: `[loss]`, `[simulation]` and at least one `[[dynamics]]`."""
+
+
+def schema_markdown() -> str:
+    """The reference page of experiment files (``docs/experiments.md``), rendered from the validator's
+    tables: SECTIONS, SCALARS, ARRAYS, OTHER_TYPES, DEFAULTS, the registries, and the dynamics' and
+    schedules' fields."""
+    order = ["loss", "simulation", "dynamics"] + [s for s in SECTIONS if s not in ("loss", "simulation")]
+    parts = [_PAGE_HEAD]
+    for section in order:
+        parts.append(_dynamics_markdown() if section == "dynamics" else _section_markdown(section))
+    return "\n\n".join(parts) + "\n"
+
+
+def _section_markdown(section) -> str:
+    keys = [k for k in KEYS.get(section, {}) if k in SECTIONS[section]]
+    keys += sorted(SECTIONS[section] - set(keys))
+    rows = [f"| `{key}` | {_type_text(section, key)} | {_toml(_default(section, key))} | "
+            f"{_choices_text(_choices(section, key))} | {KEYS.get(section, {}).get(key, '')} |" for key in keys]
+    return "\n".join([f"## `[{section}]`", "", SECTION_DOCS.get(section, ""), "",
+                      "| key | type | default | allowed values | meaning |", "| --- | --- | --- | --- | --- |", *rows])
+
+
+def _dynamics_markdown() -> str:
+    import sdesim.dynamics as dynamics
+    from sdesim.dynamics import schedules
+    parts = ["## `[[dynamics]]`\n\n" + SECTION_DOCS["dynamics"] + f" `type` is one of {_choices_text(DYNAMICS)}; "
+             "the other keys are the fields of `sd.<type>` (see [dynamics](dynamics.md))."]
+    parts += [_fields_markdown(f'`type = "{name}"`', getattr(dynamics, name)) for name in DYNAMICS]
+    parts += ["### Schedules\n\nA `schedule` of a dynamic is an inline table, e.g. "
+              '`schedule = { type = "Cosine", t_total = 2.0 }`, multiplying its `lr`; `type` is one of '
+              f"{_choices_text(SCHEDULES)}, the other keys are that schedule's fields."]
+    parts += [_fields_markdown(f'`schedule = {{ type = "{name}", ... }}`', getattr(schedules, name), level="####")
+              for name in SCHEDULES]
+    return "\n\n".join(parts)
+
+
+def _fields_markdown(title, cls, level="###") -> str:
+    """A dataclass's fields as a table: key, type, default and allowed values."""
+    from sdesim.dynamics.diffusion import NOISES
+    from sdesim.dynamics.sampling import SAMPLINGS
+    choices = {"sampling": SAMPLINGS, "noise": NOISES}
+    hints = typing.get_type_hints(cls)
+    summary = (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`").replace(":math:", "") \
+        .replace("the module docstring", "[dynamics](dynamics.md)").replace("module docstring", "[dynamics](dynamics.md)")
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = "required" if f.default is dataclasses.MISSING else _toml(f.default)
+        rows.append(f"| `{f.name}` | {_hint_text(hints[f.name])} | {default} | {_choices_text(choices.get(f.name))} |")
+    if not rows:
+        return f"{level} {title}\n\n{summary} No keys."
+    return "\n".join([f"{level} {title}", "", summary, "", "| key | type | default | allowed values |",
+                      "| --- | --- | --- | --- |", *rows])
+
+
+def _hint_text(hint) -> str:
+    from sdesim.dynamics.schedules import Schedule
+    kinds = [a for a in typing.get_args(hint) or (hint,) if a is not type(None)]
+    if len(kinds) == 1 and kinds[0] in _TYPE_NAMES:
+        return _TYPE_NAMES[kinds[0]]
+    if len(kinds) == 1 and kinds[0] is Schedule:
+        return "schedule table"
+    return "number or array (nested lists)"
+
+
+def _type_text(section, key) -> str:
+    if key in SCALARS.get(section, {}):
+        return _TYPE_NAMES[SCALARS[section][key]]
+    if (section, key) in ARRAYS:
+        return ARRAYS[section, key][2]
+    return OTHER_TYPES.get((section, key), "")
+
+
+def _default(section, key):
+    if section == "simulation":
+        import inspect
+
+        from sdesim.simulation import simulate
+        parameter = inspect.signature(simulate).parameters.get(key)
+        return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
+    return DEFAULTS.get(section, {}).get(key)
+
+
+def _toml(value) -> str:
+    """A default as written in TOML (``—`` for none)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f'`"{value}"`' if isinstance(value, str) else f"`{value:g}`" if isinstance(value, float) \
+        else f"`{value}`"
+
+
+def _choices_text(choices) -> str:
+    return ", ".join(f"`{c}`" for c in choices) if choices else ""

@@ -190,12 +190,16 @@ def check_step(plan, w):
     (where the ensemble has relaxed: the stationary spread is what the bias distorts)."""
     late = w[len(w) // 2:]
     h = bias.top_curvature(plan.loss, late[:: max(1, len(late) // 8)])
+    if not h > 0:                   # no stationary spread along a flat or unstable direction
+        return
     ratio = float(bias.variance_ratio(plan.integrator, h * plan.dt)[0])
     if abs(ratio - 1.0) > STEP_BIAS_WARNING:
-        off = "unstable" if not np.isfinite(ratio) else f"{100 * (ratio - 1):+.0f}%"
-        warnings.warn(f"{plan.label}: dt = {plan.dt:.3g} against the sharpest curvature met, h = {h:.3g} "
-                      f"(h dt = {h * plan.dt:.3g}): {plan.integrator.name}'s stationary variance along it is "
-                      f"{off} off the SDE's. Use a smaller dt, dt='auto', or integrator='heun'.",
+        name = plan.integrator.name
+        off = (f"{name} is unstable along it" if not np.isfinite(ratio)
+               else f"{name}'s stationary variance along it is {100 * (ratio - 1):+.0f}% off the SDE's")
+        remedy = "a smaller dt or dt='auto'" + (", or integrator='heun'" if plan.integrator.weak_order < 2 else "")
+        warnings.warn(f"{plan.label}: dt = {plan.dt:.3g} against the curvature where the particles sit, "
+                      f"h = {h:.3g} (h dt = {h * plan.dt:.3g}): {off}. Use {remedy}.",
                       StepSizeWarning, stacklevel=3)
 
 

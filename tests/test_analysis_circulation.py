@@ -1,4 +1,5 @@
-"""Circulation of the stationary SGD diffusion: (h1 - h2) P12 with non-commuting noise, zero without."""
+"""Circulation of the stationary SGD diffusion: (h1 - h2) P12 with non-commuting noise, zero without
+(docs/theory.md#circulation)."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Escape times: the simulator against the exact 1D quadrature, the quadrature against Kramers,
-basins, censoring (SCIENCE.md, "Escape and first passage")."""
+basins, censoring (docs/theory.md#escape)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Stationary statistics against the Lyapunov predictions (SCIENCE.md, "Quadratic models")."""
+"""Stationary statistics against the Lyapunov predictions (docs/theory.md#discrete-lyapunov,
+docs/theory.md#continuous-lyapunov)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""GD and SGD against gradient flow and modified flows (backward error analysis, SCIENCE.md).
+"""GD and SGD against gradient flow and modified flows (docs/theory.md#backward-error-analysis,
+docs/theory.md#modified-loss-sgd).
 
 Deterministic comparisons after a fixed time ``t = k * lr``; log-log slopes of
 the distance against ``lr`` are fitted over ranges where the asymptotics hold

@@ -1,4 +1,5 @@
-"""Fokker-Planck solver against exact theory (SCIENCE.md).
+"""Fokker-Planck solver against exact theory (docs/theory.md#continuous-lyapunov,
+docs/theory.md#circulation, docs/theory.md#first-passage, docs/theory.md#kramers).
 
 Non-equilibrium steady state of a quadratic model (continuous Lyapunov
 covariance, current, circulation), mean first-passage times (double

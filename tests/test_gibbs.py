@@ -1,4 +1,4 @@
-"""Long isotropic SGD-diffusion runs reproduce the Gibbs density exp(-C/T) (SCIENCE.md).
+"""Long isotropic SGD-diffusion runs reproduce the Gibbs density exp(-C/T) (docs/theory.md#fokker-planck).
 
 Loss: the demo double well, tilted so that the two wells differ,
 ``C = (x^2 - 1)^2 + 2 y^2 + x y / 2 + 0.15 x``, at ``T = s lr / 2B = 0.25``

@@ -1,4 +1,5 @@
-"""Convergence orders of the SDE integrators, and exact Ornstein-Uhlenbeck steps.
+"""Convergence orders of the SDE integrators, and exact Ornstein-Uhlenbeck steps
+(docs/theory.md#step-size-bias).
 
 - Weak orders on linear SDEs are measured without Monte Carlo noise: each
   scheme's step is affine, ``w' = A w + L xi`` (``xi = Z``, or the three-point

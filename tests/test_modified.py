@@ -1,5 +1,5 @@
 """Backward error analysis of GD: symbolic terms and the convergence orders of the
-modified flows (SCIENCE.md, "Backward error analysis").
+modified flows (docs/theory.md#backward-error-analysis).
 
 Convergence test. GD with step ``lr`` for ``k = t / lr`` steps is compared, at the
 same time ``t = 1``, with the flow of the order-``p`` modified field integrated by

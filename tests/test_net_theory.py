@@ -1,5 +1,6 @@
 """Real SGD near the shipped digits minimum against the extracted model's Lyapunov predictions
-(``sdesim.nets.theory``), the validity warnings, and the ``sdesim net-vs-theory`` CLI.
+(``sdesim.nets.theory``, docs/theory.md#real-networks), the validity warnings, and the
+``sdesim net-vs-theory`` CLI.
 
 The edge-of-stability check (GD sharpness settling at 2/lr on a real net) lives in
 ``tests/test_nets.py::test_gd_sharpness_settles_at_two_over_lr``; here only its

@@ -54,6 +54,7 @@ class Worker:
         self.proc = None
         self.count = 0
         self.restarts = 0
+        self.memo = {}
 
     def start(self):
         self.stderr = tempfile.TemporaryFile(mode="w+b")
@@ -95,6 +96,20 @@ class Worker:
         return json.loads(line)
 
     def run(self, case):
+        """The answer to ``case``; a case seen before is not run again (Hypothesis replays a failing
+        example once more to report it: a crash or a hang would cost a restart or a timeout again)."""
+        key = json.dumps(case, sort_keys=True)
+        if key not in self.memo:
+            try:
+                self.memo[key] = (self._run(case), None)
+            except WorkerDied as died:
+                self.memo[key] = (None, died)
+        answer, died = self.memo[key]
+        if died is not None:
+            raise died
+        return answer
+
+    def _run(self, case):
         if self.proc is None or self.proc.poll() is not None:
             self.restarts += self.count > 0
             self.start()

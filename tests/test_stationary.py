@@ -1,4 +1,5 @@
-"""Stationary statistics of SGD and of the SGD diffusion against closed forms (SCIENCE.md).
+"""Stationary statistics of SGD and of the SGD diffusion against closed forms
+(docs/theory.md#discrete-lyapunov, docs/theory.md#continuous-lyapunov, docs/theory.md#circulation).
 
 Statistics: every estimate is a time average over the recorded states of one
 particle after burn-in, then a mean over independent particles; its standard

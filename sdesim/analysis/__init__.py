@@ -13,7 +13,9 @@ One module per job; every name below is importable as ``sdesim.analysis.<name>``
 - ``paths``: interpolation, model averaging, nudged elastic band;
 - ``convergence``: log-log order fits;
 - ``circulation``: angular velocity and probability current of non-equilibrium states;
-- ``lanczos``: top eigenpairs of matrix-free symmetric operators (``sdesim.linalg.lanczos``).
+- ``lanczos``: top eigenpairs of matrix-free symmetric operators (``sdesim.linalg.lanczos``);
+- ``*_of``: the analyses as observables of sweeps (``sd.sweep(..., observe=[basin_fractions_of(basins)])``),
+  defined in ``sdesim.sweeps.observables``.
 
 ``sharpness`` and ``lanczos`` name the modules (Python binds a package attribute to its
 submodule on import); their functions are ``sharpness.sharpness`` and ``lanczos.lanczos``.
@@ -42,6 +44,10 @@ _LAZY = {
     "Circulation": "circulation", "angular_velocity": "circulation", "angular_velocity_theory": "circulation",
     "angular_velocity_density": "circulation",
     "stationary_current": "circulation",
+    # observables of sweeps (sdesim.sweeps.observables): analyses that reduce each run to numbers
+    "basin_fractions_of": "sdesim.sweeps.observables", "stationary_of": "sdesim.sweeps.observables",
+    "first_passage_of": "sdesim.sweeps.observables", "escape_times_of": "sdesim.sweeps.observables",
+    "sharpness_of": "sdesim.sweeps.observables",
 }
 
 __all__ = sorted(set(_LAZY) | set(_MODULES))
@@ -50,7 +56,8 @@ __all__ = sorted(set(_LAZY) | set(_MODULES))
 def __getattr__(name):
     """Load ``name`` (a function or class, or a submodule) on first use."""
     if name in _LAZY:
-        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        module = _LAZY[name]
+        value = getattr(import_module(module if "." in module else f"{__name__}.{module}"), name)
     elif name in _MODULES:
         value = import_module(f"{__name__}.{name}")
     else:

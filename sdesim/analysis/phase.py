@@ -57,6 +57,9 @@ class PhaseDiagram:
     unassigned : (S,) array
     n : int
         Runs per setting.
+    dataset : xarray.Dataset
+        The sweep behind it (dimensions ``lr_batch_size``, ``seed``, ``basin``, ...), which
+        :func:`sdesim.plot.phase_diagram` draws.
     """
 
     lr: np.ndarray
@@ -65,6 +68,7 @@ class PhaseDiagram:
     se: np.ndarray
     unassigned: np.ndarray
     n: int
+    dataset: object = None
 
     @property
     def temperature(self) -> np.ndarray:
@@ -72,14 +76,28 @@ class PhaseDiagram:
         return self.lr / (2.0 * self.batch_size)
 
 
+class _Settings:
+    """``dynamic(lr, batch_size)`` with the keyword names a sweep sets (picklable)."""
+
+    def __init__(self, dynamic):
+        self.dynamic = dynamic
+        self.__qualname__ = getattr(dynamic, "__qualname__", type(dynamic).__name__)
+
+    def __call__(self, lr, batch_size):
+        return self.dynamic(lr, batch_size)
+
+
 def _sgd(lr, batch_size):
     from sdesim.dynamics import SGD
     return SGD(lr=lr, batch_size=batch_size)
 
 
-def phase_diagram(loss, basins, settings, w0, n_particles, t_end, dynamic=_sgd, seed=0,
-                  **simulate_kwargs) -> PhaseDiagram:
+def phase_diagram(loss, basins, settings, w0, n_particles, t_end, dynamic=_sgd, seed=0, executor="serial",
+                  **options) -> PhaseDiagram:
     """Run each ``(lr, B)`` setting for time ``t_end`` and count where the runs end.
+
+    A thin layer on :func:`sdesim.sweep` over one dimension of zipped ``(lr, batch_size)``
+    pairs with the observable :func:`basin_fractions_of`.
 
     Parameters
     ----------
@@ -95,23 +113,23 @@ def phase_diagram(loss, basins, settings, w0, n_particles, t_end, dynamic=_sgd, 
         ``(lr, batch_size) -> Dynamic``; default ``SGD(lr=lr, batch_size=batch_size)``,
         e.g. ``lambda lr, B: SGDDiffusion(lr=lr, batch_size=B)`` for the SDE.
     seed : int
-    **simulate_kwargs
-        Passed to :func:`sdesim.simulate` (``backend``, ``dt``, ...); only the final
-        state is kept.
+    executor : str or dask.distributed.Client
+        Where the settings run (:func:`sdesim.sweep`).
+    **options
+        Passed to :func:`sdesim.sweep` (``backend``, ``dt``, ``integrator``, ``workers``, ``store``, ...).
     """
-    from sdesim.simulation import simulate
+    from sdesim.sweeps import sweep
+    from sdesim.sweeps.observables import basin_fractions_of
 
     settings = [(float(lr), int(b)) for lr, b in settings]
     if not settings:
         raise ConfigError("settings is empty: give a list of (lr, batch_size)")
-    rows = []
-    for lr, b in settings:
-        res = simulate(loss, dynamic(lr, b), w0, n_particles=n_particles, t_end=t_end, seed=seed,
-                       keep="final", **{"on_divergence": "ignore", "progress": False, **simulate_kwargs})
-        rows.append(basin_fractions(res.final, basins))
-    return PhaseDiagram(np.array([s[0] for s in settings]), np.array([s[1] for s in settings]),
-                        np.array([r.fractions for r in rows]), np.array([r.se for r in rows]),
-                        np.array([r.unassigned for r in rows]), int(n_particles))
+    ds = sweep(loss, _Settings(dynamic), {("lr", "batch_size"): settings}, w0=w0, n_particles=n_particles,
+               t_end=t_end, seeds=[seed], observe=[basin_fractions_of(basins)], executor=executor,
+               **{"progress": False, **options})
+    one = ds.isel(seed=0)
+    return PhaseDiagram(ds["lr"].values.astype(float), ds["batch_size"].values, one["fraction"].values,
+                        one["fraction_se"].values, one["unassigned"].values, int(n_particles), ds)
 
 
 def basin_masses(grid, rho, basins) -> np.ndarray:

@@ -36,8 +36,21 @@ def figure(ncols=1, nrows=1, size=(4.2, 3.6), **kwargs):
 
 
 def save(fig, out_dir, name, caption) -> Path:
-    """Write ``<name>.png`` (and ``<name>.txt`` holding the one-line caption) into ``out_dir``."""
+    """Write ``<name>.png`` (and ``<name>.txt`` holding the one-line caption) into ``out_dir``.
+
+    First legends move where they cover no data (the figure widens for one that must go outside its
+    axes) and overlapping tick labels are thinned.
+    """
     import matplotlib.pyplot as plt
+
+    from sdesim.plot.style import place_legend, tidy_ticks
+    fig.draw_without_rendering()                            # the final layout
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None and place_legend(leg) == "outside":   # widen the figure, not squeeze the axes
+            width = leg.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+            fig.set_size_inches(fig.get_size_inches() + (width + 0.1, 0))
+    tidy_ticks(fig)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"

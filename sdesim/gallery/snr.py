@@ -61,11 +61,13 @@ def make(out_dir, scale=1.0):
     b2.loglog(r["step"][1:] * lr_n, tr.loss[1:, 0], color="grey", lw=0.8, ls="--")
     b2.set_ylabel("training loss (dashed)", color="grey")
     b.legend(loc="lower left", fontsize=7)
-    below = np.flatnonzero(med < 1)
-    t_cross = res.t[below[0]] if below.size else np.nan
-    below_n = np.flatnonzero(snr_net < 1)
-    t_cross_n = r["step"][below_n[0]] * lr_n if below_n.size else np.nan
     caption = (f"logistic regression ({n} SGD runs, B = {B}): median SNR falls from {med[1]:.3g} to {med[-1]:.2g}, "
-               f"crossing 1 at t = {t_cross:.3g}; MLP on digits (B = {B_n}): SNR {snr_net[1]:.3g} -> "
-               f"{snr_net[-1]:.2g}, below 1 from t = {t_cross_n:.3g}.")
+               f"{_crossing(res.t, med)}; MLP on digits (B = {B_n}): SNR {snr_net[1]:.3g} -> "
+               f"{snr_net[-1]:.2g}, {_crossing(r['step'] * lr_n, snr_net)}.")
     return save(fig, out_dir, NAME, caption)
+
+
+def _crossing(t, snr):
+    """When the SNR first falls below 1, or that it stays above 1 over the run."""
+    below = np.flatnonzero(snr < 1)
+    return f"below 1 from t = {t[below[0]]:.3g}" if below.size else f"above 1 throughout (t <= {t[-1]:.3g})"

@@ -1,16 +1,21 @@
 """Textbook figures: landscapes with every lens, densities, stationary states, diagrams.
 
-One style (:func:`use`: colour-blind-safe Okabe-Ito colours), headless-safe,
-vector output through ``savefig(".pdf" | ".svg")``.
+One style (:func:`use`: colour-blind-safe Okabe-Ito colours; :func:`styles_for`: a distinct
+colour and line style for every curve; :func:`legend`: legends that cover no data),
+headless-safe, vector output through ``savefig(".pdf" | ".svg")``. Losses of more than two
+variables are drawn in a :class:`Plane`: two chosen variables (:func:`variables`) or the top
+Hessian eigenvectors at a minimum (:func:`hessian_plane`).
 """
 
 from sdesim.plot import animate
 from sdesim.plot.density import heatmap, snapshots
 from sdesim.plot.diagrams import convergence, escape_times, phase_diagram, sharpness
-from sdesim.plot.landscape import contours, loss_curves, trajectories
+from sdesim.plot.landscape import contours, data_bounds, loss_curves, trajectories
+from sdesim.plot.plane import Plane, hessian_plane, variables
 from sdesim.plot.stationary import against_gibbs, covariance_ellipses, ellipse
-from sdesim.plot.style import colour_for, use
+from sdesim.plot.style import colour_for, legend, place_legend, styles_for, use
 
 __all__ = ["animate", "heatmap", "snapshots", "convergence", "escape_times", "phase_diagram", "sharpness",
-           "contours", "loss_curves", "trajectories", "against_gibbs", "covariance_ellipses", "ellipse",
-           "colour_for", "use"]
+           "contours", "data_bounds", "loss_curves", "trajectories", "Plane", "hessian_plane", "variables",
+           "against_gibbs", "covariance_ellipses", "ellipse", "colour_for", "legend", "place_legend",
+           "styles_for", "use"]

@@ -1,32 +1,37 @@
-"""An animation of an ensemble moving on a 2D landscape (GIF, or MP4 when ffmpeg is present)."""
+"""An animation of an ensemble moving on a landscape (GIF, or MP4 when ffmpeg is present)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+from sdesim.plot.landscape import contours, data_bounds
+from sdesim.plot.plane import resolve
+from sdesim.plot.style import styles_for
 
-from sdesim.plot.landscape import contours
-from sdesim.plot.style import colour_for
 
+def ensemble(loss, results, bounds, path, fps=20, max_points=2000, plane=None):
+    """Write an animation of one or more ensembles; returns the path written.
 
-def ensemble(loss, results, bounds, path, fps=20, max_points=2000):
-    """Write an animation of one or more ensembles; returns the path written."""
+    ``bounds`` (``None``: around every recorded state) and ``plane`` (for losses of more
+    than two variables) as in :func:`sdesim.plot.trajectories`.
+    """
     import matplotlib.pyplot as plt
     from matplotlib import animation
 
     path = Path(path)
+    plane = resolve(loss, plane, results)
+    paths = [plane.coords(r.w[:, :max_points]) for r in results]
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    contours(loss, bounds, ax)
-    clouds = [ax.scatter([], [], s=3, color=colour_for(r.label, i), label=r.label, alpha=0.6)
-              for i, r in enumerate(results)]
+    contours(loss, bounds or data_bounds(paths), ax, plane=plane)
+    clouds = [ax.scatter([], [], s=3, color=style["color"], label=r.label, alpha=0.6)
+              for r, style in zip(results, styles_for([r.label for r in results]))]
     ax.legend(loc="upper right")
     title = ax.set_title("")
     frames = min(len(r.t) for r in results)
 
     def draw(i):
-        for cloud, res in zip(clouds, results):
-            cloud.set_offsets(res.w[i, :max_points, :2])
+        for cloud, xy in zip(clouds, paths):
+            cloud.set_offsets(xy[i])
         title.set_text(f"t = {results[0].t[i]:.3g}")
         return clouds + [title]
 

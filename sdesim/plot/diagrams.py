@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.plot.style import OKABE_ITO
+from sdesim.plot.style import OKABE_ITO, legend
 
 
 def phase_diagram(lrs, batch_sizes, fraction, ax=None, label="fraction in minimum A"):
@@ -32,7 +32,7 @@ def sharpness(t, top_eigenvalue, lr, ax=None, label="sharpness"):
     ax.plot(t, top_eigenvalue, color=OKABE_ITO[0], label=label)
     ax.axhline(2.0 / lr, color="k", ls="--", lw=1, label=f"2 / lr = {2.0 / lr:g}")
     ax.set(xlabel="t = k lr", ylabel=r"$\lambda_{max}(\nabla^2 C)$")
-    ax.legend()
+    legend(ax)
     return ax
 
 
@@ -45,7 +45,7 @@ def escape_times(temperatures, measured, errors=None, theory: dict | None = None
     for (label, values), style in zip((theory or {}).items(), ["k-", "k--", "k:"]):
         ax.plot(inv, values, style, lw=1, label=label)
     ax.set(yscale="log", xlabel="1 / T", ylabel="mean escape time")
-    ax.legend()
+    legend(ax)
     return ax
 
 
@@ -58,5 +58,5 @@ def convergence(steps, errors, slope=None, ax=None, label="error"):
         slope = np.polyfit(np.log(steps), np.log(errors), 1)[0]
     ax.loglog(steps, errors, "o-", label=f"{label} (slope {slope:.2f})")
     ax.set(xlabel="step size", ylabel="error")
-    ax.legend()
+    legend(ax)
     return ax

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdesim.plot.style import colour_for
+from sdesim.plot.style import colour_for, legend
 
 
 def against_gibbs(result, loss, temperature, ax=None, axis=0, bounds=None, burn_in=0.0, bins=80):
@@ -28,8 +28,8 @@ def against_gibbs(result, loss, temperature, ax=None, axis=0, bounds=None, burn_
         rho = np.exp(-(C - C.min()) / temperature).reshape(len(x), -1).sum(axis=1)
     rho /= np.trapezoid(rho, x)
     ax.plot(x, rho, "k--", lw=1.2, label=rf"Gibbs $e^{{-C/T}}$, T = {temperature:g}")
-    ax.set(xlabel=f"w{axis}", ylabel="density")
-    ax.legend()
+    ax.set(xlabel=_names(result)[axis], ylabel="density")
+    legend(ax)
     return ax
 
 
@@ -52,6 +52,12 @@ def covariance_ellipses(result, predictions: dict, ax=None, n_sigma=2.0, burn_in
     ellipse(ax, mean, np.cov(w.T), n_sigma, color=colour, lw=2, label=f"{result.label}: measured")
     for (label, cov), style in zip(predictions.items(), ["k--", "k:", "k-."]):
         ellipse(ax, mean, cov, n_sigma, style, lw=1.2, label=label)
-    ax.set(aspect="equal", xlabel="w0", ylabel="w1", title=f"{n_sigma:g}-sigma covariance ellipses")
-    ax.legend()
+    names = _names(result)
+    ax.set(aspect="equal", xlabel=names[0], ylabel=names[1], title=f"{n_sigma:g}-sigma covariance ellipses")
+    legend(ax)
     return ax
+
+
+def _names(result):
+    """The variable names of a result (``w0``, ``w1``, ... when it has none)."""
+    return result.metadata.get("variables") or [f"w{i}" for i in range(result.dim)]
