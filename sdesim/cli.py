@@ -17,7 +17,8 @@ def _demo(args):
 
 def _run(args):
     from sdesim import experiment
-    print(experiment.format_summary(experiment.run(args.experiment, out=args.out)))
+    print(experiment.format_summary(experiment.run(args.experiment, out=args.out, scheduler=args.scheduler,
+                                                   resume=args.resume)))
 
 
 def _schema(args):
@@ -105,6 +106,10 @@ def main(argv=None):
     run = sub.add_parser("run", help="run an experiment file (TOML): loss, dynamics, settings, plots")
     run.add_argument("experiment", help="path to the .toml file (or an experiment.resolved.json, to repeat a run)")
     run.add_argument("--out", default=None, help="output folder (default: [output] folder of the file)")
+    run.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                     help="a sweep: run its points on the Dask scheduler at this address")
+    run.add_argument("--resume", action="store_true",
+                     help="a sweep: complete its store, computing only the missing points")
     run.set_defaults(func=_run)
 
     schema = sub.add_parser("schema", help="the reference of experiment files (every section, key, type, "

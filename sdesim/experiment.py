@@ -9,7 +9,9 @@ resolved configuration to the output folder, so the run can be repeated exactly.
 Sections: ``[loss]`` (one of ``catalog``, ``expr``, ``quadratic``), ``[simulation]``,
 ``[[dynamics]]`` (one table per lens), ``[fokker_planck]`` (the density of every
 ``SGDDiffusion`` lens on a grid: steady state with its current, and the evolution
-from a Gaussian at ``w0`` next to the particles), ``[plots]``, ``[output]``. See
+from a Gaussian at ``w0`` next to the particles), ``[plots]``, ``[output]``, and
+``[sweep]`` (lists become grids: one ``[[dynamics]]`` table run over every combination
+and seed by :func:`sdesim.sweep`, see :mod:`sdesim.sweeps.experiment`). See
 ``examples/*.toml``, and ``docs/experiments.md``: every key with its type, default and
 allowed values, rendered from the tables below by :func:`schema_markdown`
 (``sdesim schema --out docs/experiments.md``).
@@ -50,10 +52,12 @@ SECTIONS = {
     "loss": {"catalog", "expr", "vars", "params", "quadratic"},
     "simulation": {"w0", "n_particles", "steps", "t_end", "dt", "record_every", "backend", "seed",
                    "integrator", "bound"},
-    "plots": {"trajectories", "loss_curves", "bounds", "format", "plane"},
+    "plots": {"trajectories", "loss_curves", "bounds", "format", "plane", "phase_diagram"},
     "output": {"folder"},
     "fokker_planck": {"bounds", "shape", "steady_state", "steady_state_t", "evolve", "initial_std", "dt",
                       "method"},
+    # besides these options, every key of [sweep] names something swept (sdesim.sweeps.experiment)
+    "sweep": {"seeds", "executor", "workers", "store", "observe", "numba_threads"},
 }
 #: The type of every key holding one value (the dynamics' and schedules' come from their fields).
 SCALARS = {
@@ -64,6 +68,7 @@ SCALARS = {
     "output": {"folder": str},
     "fokker_planck": {"steady_state": bool, "steady_state_t": float, "evolve": bool, "initial_std": float,
                       "dt": float, "method": str},
+    "sweep": {"executor": str, "store": str, "workers": int, "numba_threads": int},
 }
 #: Keys holding arrays of numbers: allowed numbers of dimensions, whether the rows are pairs, a description.
 ARRAYS = {
@@ -77,7 +82,9 @@ DYNAMICS = ("GD", "SGD", "GradientFlow", "ModifiedFlow", "SGDDiffusion")
 SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
 #: Keys of other types, checked by ``_check_values``: the type as the reference page states it.
 OTHER_TYPES = {("loss", "params"): "table of numbers", ("loss", "vars"): "list of strings",
-               ("plots", "plane"): '"hessian" or a list of two variable names'}
+               ("plots", "plane"): '"hessian" or a list of two variable names',
+               ("plots", "phase_diagram"): "table", ("sweep", "seeds"): "integer or list of integers",
+               ("sweep", "observe"): "list of tables"}
 #: Defaults of the keys outside ``[simulation]`` (whose defaults are ``simulate``'s); the others' are in KEYS.
 DEFAULTS = {"plots": {"trajectories": True, "loss_curves": True, "format": "png"},
             "fokker_planck": {"steady_state": True, "evolve": True, "method": "tr-bdf2"}}
@@ -112,6 +119,10 @@ SECTION_DOCS = {
     "output": "Where the results go.",
     "fokker_planck": "The density of every `SGDDiffusion` lens on a grid: its steady state with the probability "
                      "current, and its evolution from a Gaussian at `w0` next to the particles.",
+    "sweep": "Run the one `[[dynamics]]` table over a grid (`sd.sweep`, [sweeps](sweeps.md)): besides the options "
+             "below, every key names what is swept (a field of the dynamic, a loss parameter, `n_particles`, "
+             "`steps`, `t_end`, `dt`) and holds a list of values or `{ geomspace = [start, stop, num] }` "
+             "(or `linspace`); lists become grids.",
 }
 KEYS = {
     "loss": {
@@ -143,6 +154,9 @@ KEYS = {
         "plane": "the trajectories' plane for losses of more than 2 variables: two variable names, or "
                  '"hessian" for the top two Hessian eigenvectors where the first lens ends (default: '
                  '"hessian" beyond 2 variables)',
+        "phase_diagram": 'a sweep\'s heat map, `{ x = "batch_size", y = "lr", var = "fraction", basin = 0 }` '
+                         "(other keys select; default: the first basin's fraction, else the mean loss, when "
+                         "`lr` and `batch_size` are swept)",
     },
     "output": {
         "folder": "output folder (default `out/<file name without .toml>`; `sdesim run --out` overrides it)",
@@ -157,6 +171,18 @@ KEYS = {
         "initial_std": "standard deviation of the initial Gaussian at `w0` (default: one grid cell)",
         "dt": "time step of the evolution (default `t_end / 200`)",
         "method": "time stepping of the evolution",
+    },
+    "sweep": {
+        "seeds": "a count `n` (seeds `0 .. n-1`) or a list of seeds: the `seed` dimension (default 1)",
+        "executor": 'where the points run: `"serial"` (default), `"processes"`, `"dask"` (a local cluster) or '
+                    'a scheduler address `"tcp://host:8786"` (`sdesim run --scheduler` overrides it)',
+        "workers": "processes of the `processes` and `dask` executors (default: one per core)",
+        "store": "the zarr store written point by point (default `<output folder>/sweep.zarr`; "
+                 "`sdesim run --resume` completes it)",
+        "observe": 'observables besides the final mean, variance, loss and diverged fraction: tables '
+                   '`{ type = "basin_fractions" }`, `"escape_times"`, `"stationary"`, `"sharpness"`, '
+                   '`"trajectories"` with their options',
+        "numba_threads": "Numba threads per worker (default `cores // workers`)",
     },
 }
 
@@ -190,8 +216,7 @@ def _from_resolved(config):
             return {k: strip(v) for k, v in value.items() if v is not None}
         return [strip(v) for v in value] if isinstance(value, list) else value
 
-    config = strip({k: v for k, v in config.items() if k not in ("sdesim_version", "output")})
-    return config
+    return strip({k: v for k, v in config.items() if k not in ("sdesim_version", "output")})
 
 
 def validate(config: dict):
@@ -205,7 +230,7 @@ def validate(config: dict):
         if not isinstance(table, dict):
             raise ExperimentError(f"[{section}] must be a table")
         bad = set(table) - allowed
-        if bad:
+        if bad and section != "sweep":                 # a sweep's other keys name what it sweeps
             raise ExperimentError(f"unknown key(s) {sorted(bad)} in [{section}]; allowed: {sorted(allowed)}")
         _check_values(section, table)
     loss = config.get("loss", {})
@@ -217,12 +242,18 @@ def validate(config: dict):
     dynamics = config.get("dynamics")
     if not isinstance(dynamics, list) or not dynamics:
         raise ExperimentError("give at least one [[dynamics]] table")
+    if "sweep" in config:
+        from sdesim.sweeps import experiment as sweeps
+        sweeps.check(config)
+        return
+    if "phase_diagram" in config.get("plots", {}):
+        raise ExperimentError("[plots] phase_diagram draws a sweep: add a [sweep] section")
     for i, table in enumerate(dynamics):
         build_dynamic(table, where=f"[[dynamics]] #{i + 1}")
 
 
 def _check_values(section, table):
-    """Check the type of every value of ``[section]``."""
+    """Check the type (and the allowed values) of every value of ``[section]``."""
     for key, value in table.items():
         where = f"[{section}] {key}"
         if key in SCALARS[section]:
@@ -233,8 +264,8 @@ def _check_values(section, table):
         elif (section, key) in ARRAYS:
             _check_array(where, value, *ARRAYS[section, key])
     plane = table.get("plane", "hessian") if section == "plots" else "hessian"
-    if plane != "hessian" and not (isinstance(plane, list) and len(plane) == 2
-                                   and all(isinstance(v, str) for v in plane)):
+    if plane != "hessian" and not (isinstance(plane, list) and len(plane) == 2 and
+                                   all(isinstance(v, str) for v in plane)):
         raise ExperimentError(f"[plots] plane must be {OTHER_TYPES['plots', 'plane']}, got {_describe(plane)}")
     if section == "loss":
         params = table.get("params", {})
@@ -336,11 +367,13 @@ def build_dynamic(table: dict, where="[[dynamics]]"):
         raise ExperimentError(f"{where} ({kind}): {exc}") from None
 
 
-def run(path, out=None) -> dict:
+def run(path, out=None, scheduler=None, resume=False) -> dict:
     """Run an experiment file; returns the summary written beside the results.
 
     ``summary["files"]`` maps every file written to what it holds;
-    :func:`format_summary` renders the summary for a terminal.
+    :func:`format_summary` renders the summary for a terminal. A file with a
+    ``[sweep]`` section runs :func:`sdesim.sweep` (on the Dask ``scheduler`` at that
+    address when given; ``resume=True`` completes its store).
     """
     import inspect
 
@@ -350,12 +383,18 @@ def run(path, out=None) -> dict:
     import sdesim as sd
 
     config = load(path)
+    if "sweep" in config:
+        from sdesim.sweeps import experiment as sweeps
+        return sweeps.run(config, path, out, scheduler=scheduler, resume=resume)
+    if scheduler is not None or resume:
+        raise ExperimentError("--scheduler and --resume apply to experiment files with a [sweep] section")
     loss, bounds = build_loss(config["loss"])
     sim = dict(config["simulation"])
     folder = Path(out or config.get("output", {}).get("folder", "out/" + Path(path).stem))
     folder.mkdir(parents=True, exist_ok=True)
     results, files = [], {}
-    summary = {"experiment": str(path), "folder": str(folder), "loss": repr(loss), "lenses": {}, "files": files}
+    summary = {"experiment": str(path), "folder": str(folder), "loss": repr(loss), "lenses": {}, "files": files,
+               "bound": sim.get("bound", _default("simulation", "bound"))}
     for table in config["dynamics"]:
         dyn = build_dynamic(table)
         settings = dict(sim)
@@ -369,7 +408,7 @@ def run(path, out=None) -> dict:
         results.append(res)
         label = res.label if res.label not in summary["lenses"] else f"{res.label} #{len(results)}"
         stem = "".join(c if c.isalnum() else "_" for c in label).strip("_")
-        files[str(res.save(folder / f"{stem}.npz"))] = f"results of {label} (Result.load)"
+        files[str(res.save(folder / f"{stem}.npz"))] = f"results of {label}, for sd.Result.load"
         summary["lenses"][label] = {**_lens_summary(res), "file": f"{stem}.npz"}
     _plots(config.get("plots", {}), loss, bounds, results, folder, files)
     if "fokker_planck" in config:
@@ -430,6 +469,9 @@ def _save(fig, path, files, what):
 
 def format_summary(summary) -> str:
     """A one-screen account of a run: what each lens measured, and every file written."""
+    if "sweep" in summary:
+        from sdesim.sweeps import experiment as sweeps
+        return sweeps.format_summary(summary)
     lines = [f"{summary['experiment']}: {summary['loss']}",
              f"{'lens':40s} {'particles':>9s} {'stopped':>7s}  {'final loss: median [10%, 90%]':30s} final mean"]
     for label, lens in summary["lenses"].items():
@@ -443,8 +485,11 @@ def format_summary(summary) -> str:
                  if "steady_state_mean" in entry else "",
                  f"mass error {entry['mass_error']:.1e}" if "mass_error" in entry else ""]
         lines.append(f"Fokker-Planck of {label}: " + "; ".join(p for p in parts if p))
+    if any(lens["diverged"] for lens in summary["lenses"].values()):
+        lines.append(f"stopped: particles past the divergence bound (|w_i| > {summary['bound']:g}), left out of "
+                     "the statistics and the figures")
     lines.append(f"wrote {len(summary['files'])} files:")
-    lines += [f"  {path}  ({what})" for path, what in summary["files"].items()]
+    lines += [f"  {path}: {what}" for path, what in summary["files"].items()]
     return "\n".join(lines)
 
 
@@ -497,7 +542,7 @@ def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png", fi
             else:
                 row[0].plot(grid.axes[0], rho, "k-")
                 row[0].set(xlabel=loss.names[0], ylabel=r"steady-state density $\rho$")
-            row[0].set_title(f"{res.label}: steady state at {at}" + (" and current" if grid.dim >= 2 else ""))
+            row[0].set_title(f"{res.label}: steady state at {at}")
             entry["steady_state_mean"] = (rho.ravel() * grid.cell_volume
                                           @ grid.centers.reshape(-1, grid.dim)).tolist()
         if table.get("evolve", DEFAULTS["fokker_planck"]["evolve"]):
@@ -518,7 +563,7 @@ def run_fokker_planck(table, loss, dynamics, results, sim, folder, fmt="png", fi
             entry["mass_error"] = float(abs(dens.mass()[-1] - 1.0))
         np.savez_compressed(folder / f"fokker_planck_{stem}.npz", **arrays)
         if files is not None:
-            files[str(folder / f"fokker_planck_{stem}.npz")] = f"densities of {res.label} (numpy.load)"
+            files[str(folder / f"fokker_planck_{stem}.npz")] = f"densities of {res.label}, for numpy.load"
         out[res.label] = entry
     fig.tight_layout()
     fig.savefig(folder / f"fokker_planck.{fmt}")

@@ -152,3 +152,61 @@ def test_fokker_planck_steady_state_with_a_warmup(tmp_path):
     assert at_end["fokker_planck"][label]["steady_state_mean"] == entry["steady_state_mean"]
     with pytest.raises(ExperimentError, match=r"steady state of .*noise vanishes at t = 0.*steady_state_t"):
         experiment.run(write(tmp_path, WARMUP + "steady_state_t = 0.0\n"), out=tmp_path / "start")
+
+
+def test_cli_run_prints_what_it_measured_and_every_file(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["run", str(write(tmp_path, GOOD)), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    written = sorted(p for p in out.iterdir())
+    assert len(written) >= 5 and all(str(p) in printed for p in written)
+    assert "GD (lr=0.1)" in printed and "final loss: median [10%, 90%]" in printed
+    assert len(printed.splitlines()) <= 24                        # one screen
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["files"]) == {str(p) for p in written}
+    sde = summary["lenses"]["SDE isotropic (T=0.0125, cosine)"]
+    assert sde["n_particles"] == 200 and sde["final_loss_10_90"][0] <= sde["final_loss_median"]
+
+
+def test_resolved_configuration_repeats_the_run(tmp_path):
+    experiment.run(write(tmp_path, GOOD), out=tmp_path / "a")
+    experiment.run(tmp_path / "a" / "experiment.resolved.json", out=tmp_path / "b")
+    for name in ("GD__lr_0_1.npz", "SDE_isotropic__T_0_0125__cosine.npz"):
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / name)["w"], np.load(tmp_path / "b" / name)["w"])
+    with pytest.raises(ExperimentError, match="not valid JSON"):
+        experiment.load(write(tmp_path, "{", name="bad.json"))
+
+
+def test_allowed_values_and_the_plane_are_checked(tmp_path):
+    with pytest.raises(ExperimentError, match=r"\[simulation\] backend must be one of \['numba', 'numpy'"):
+        experiment.load(write(tmp_path, GOOD.replace("seed = 3", 'seed = 3\nbackend = "nmba"')))
+    with pytest.raises(ExperimentError, match=r"\[plots\] plane must be"):
+        experiment.load(write(tmp_path, GOOD + '\n[plots]\nplane = ["x"]\n'))
+    with pytest.raises(ExperimentError, match=r"\[plots\] format must be one of"):
+        experiment.load(write(tmp_path, GOOD + '\n[plots]\nformat = "docx"\n'))
+
+
+def test_a_loss_of_three_variables_is_drawn_in_a_plane(tmp_path):
+    text = GOOD.replace('expr = "0.5*h*(x - 1)**2"', 'expr = "0.5*h*(x - 1)**2 + y**2 + 2*z**2"').replace(
+        "w0 = [0.0]", "w0 = [0.0, 0.5, 0.5]").replace("n_particles = 200", "n_particles = 20")
+    experiment.run(write(tmp_path, text + '\n[plots]\nplane = ["x", "z"]\n'), out=tmp_path / "xz")
+    experiment.run(write(tmp_path, text), out=tmp_path / "hessian")
+    assert (tmp_path / "xz" / "trajectories.png").exists() and (tmp_path / "hessian" / "trajectories.png").exists()
+
+
+def test_reference_page_is_generated_from_the_validator():
+    """docs/experiments.md is `sdesim schema` output; every section and key has a description."""
+    from pathlib import Path
+    page = Path(__file__).parents[1] / "docs" / "experiments.md"
+    assert page.read_text() == experiment.schema_markdown(), \
+        "docs/experiments.md is stale: regenerate it with `sdesim schema --out docs/experiments.md`"
+    assert set(experiment.SECTION_DOCS) == set(experiment.SECTIONS) | {"dynamics"}
+    assert {s: set(k) for s, k in experiment.KEYS.items()} == {s: set(k) for s, k in experiment.SECTIONS.items()}
+    for section, keys in experiment.SECTIONS.items():
+        assert all(f"| `{key}` |" in experiment.schema_markdown() for key in keys), section
+
+
+def test_cli_schema_writes_the_page(tmp_path, capsys):
+    assert cli.main(["schema", "--out", str(tmp_path / "experiments.md")]) == 0
+    assert (tmp_path / "experiments.md").read_text() == experiment.schema_markdown()
+    assert cli.main(["schema"]) == 0 and "## `[simulation]`" in capsys.readouterr().out

@@ -8,21 +8,154 @@ import numpy as np
 from sdesim.plot.style import OKABE_ITO, legend
 
 
-def phase_diagram(lrs, batch_sizes, fraction, ax=None, label="fraction in minimum A"):
-    """Heat map of ``fraction[i, j]`` at ``(lrs[i], batch_sizes[j])`` with lines of constant ``lr / B``."""
+def phase_diagram(data, batch_sizes=None, fraction=None, ax=None, label=None, *, x="batch_size", y="lr",
+                  var="fraction", xscale="auto", yscale="auto", ratios=5, cmap="cividis", vmin=None, vmax=None,
+                  **select):
+    """Heat map of a sweep over two of its names, with contours of constant ``lr / B``.
+
+    ``phase_diagram(ds, x="batch_size", y="lr", var="fraction", basin=1)`` draws ``ds[var]``
+    of a :func:`sdesim.sweep` dataset (or a ``DataArray``, or the ``PhaseDiagram`` of
+    :func:`sdesim.analysis.phase_diagram`): keywords other than the options select along
+    the remaining dimensions (``basin=1``), seeds are averaged, and zipped names (one
+    dimension holding ``lr`` and ``batch_size``) are spread onto the grid. The older form
+    ``phase_diagram(lrs, batch_sizes, fraction)`` draws ``fraction[i, j]`` at
+    ``(lrs[i], batch_sizes[j])``.
+
+    Cells are centred on the grid values and the edge cells have full width; an axis is
+    logarithmic when its values are closer to geometric than to evenly spaced
+    (``xscale``/``yscale`` override: ``"log"``, ``"linear"``). With ``lr`` and
+    ``batch_size`` on the axes, ``ratios`` dotted contours of constant ``lr / B``
+    (constant temperature ``lr / 2B``) are drawn and labelled.
+    """
     import matplotlib.pyplot as plt
+    from sdesim.errors import ConfigError
+
     ax = ax or plt.gca()
-    lrs, batch_sizes = np.asarray(lrs, float), np.asarray(batch_sizes, float)
-    mesh = ax.pcolormesh(batch_sizes, lrs, np.asarray(fraction), shading="nearest", cmap="cividis",
-                         vmin=0, vmax=1)
+    from_sweep = _is_xarray(data) or hasattr(data, "dataset")
+    if select and not from_sweep:
+        raise ConfigError(f"selections {sorted(select)} apply to a sweep's dataset, not to arrays")
+    if from_sweep:
+        X, Y, Z, label, default_range = _from_dataset(data, x, y, var, select, label)
+    else:
+        if batch_sizes is None or fraction is None:
+            raise ConfigError("give a sweep's dataset, or the arrays lrs, batch_sizes, fraction")
+        x, y = "batch_size", "lr"
+        X, Y = np.asarray(batch_sizes), np.asarray(data)
+        Z = np.asarray(fraction, float)
+        if Z.shape != (len(Y), len(X)):
+            raise ConfigError(f"fraction must have shape (len(lrs), len(batch_sizes)) = {(len(Y), len(X))}, "
+                              f"got {Z.shape}")
+        label, default_range = label or "fraction in minimum A", (0.0, 1.0)
+    vmin, vmax = (default_range if vmin is None and vmax is None else (vmin, vmax))
+    xs, ys = _axis_scale(X, xscale), _axis_scale(Y, yscale)
+    xe, ye = _cell_edges(X, xs), _cell_edges(Y, ys)
+    mesh = ax.pcolormesh(xe, ye, Z, cmap=cmap, vmin=vmin, vmax=vmax)
     plt.colorbar(mesh, ax=ax, label=label)
-    B = np.geomspace(batch_sizes.min(), batch_sizes.max(), 50)
-    for ratio in np.geomspace(lrs.min() / batch_sizes.max(), lrs.max() / batch_sizes.min(), 5):
-        ax.plot(B, ratio * B, color="white", lw=0.6, ls=":")
-    ax.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="learning rate lr",
-           ylim=(lrs.min(), lrs.max()), xlim=(batch_sizes.min(), batch_sizes.max()),
-           title="dotted: constant temperature lr / 2B")
+    names = {"batch_size": "batch size B", "lr": "learning rate lr"}
+    ax.set(xscale=xs, yscale=ys, xlim=(xe[0], xe[-1]), ylim=(ye[0], ye[-1]),
+           xlabel=names.get(x, x), ylabel=names.get(y, y))
+    for axis, values, scale in ((ax.xaxis, X, xs), (ax.yaxis, Y, ys)):
+        if not np.issubdtype(np.asarray(values).dtype, np.number):
+            axis.set_ticks(np.arange(len(values)), [str(v) for v in values])
+        elif scale == "log":                                # ticks at the grid's values, at most eight
+            from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+            v = np.asarray(values, float)
+            axis.set_major_locator(FixedLocator(v[::max(1, int(np.ceil(len(v) / 8)))]))
+            axis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:.3g}"))
+            axis.set_minor_locator(NullLocator())
+    if ratios and {x, y} == {"batch_size", "lr"}:
+        _lr_over_b(ax, xe, ye, xs, ys, x == "batch_size", ratios)
     return ax
+
+
+def _is_xarray(data):
+    return type(data).__module__.startswith("xarray")
+
+
+def _from_dataset(data, x, y, var, select, label):
+    """``(X, Y, Z (len Y, len X), label, colour range)`` of a sweep's dataset (see ``phase_diagram``)."""
+    from sdesim.errors import ConfigError
+
+    if not _is_xarray(data):                                # a PhaseDiagram
+        if data.dataset is None:
+            raise ConfigError("this PhaseDiagram holds no dataset: rerun sdesim.analysis.phase_diagram")
+        data = data.dataset
+    if hasattr(data, "data_vars"):
+        if var not in data.data_vars:
+            raise ConfigError(f"no variable {var!r} in the dataset; it has {sorted(data.data_vars)}")
+        da = data[var]
+    else:
+        da, var = data, data.name or var
+    for name in (x, y):
+        if name not in da.coords:
+            raise ConfigError(f"{name!r} is not a coordinate of the sweep; it has {sorted(da.coords)}")
+    try:
+        da = da.sel(**select)
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"cannot select {select}: {exc}") from None
+    shared = da[x].dims
+    if da[y].dims == shared and shared[0] not in (x, y):     # zipped names: spread them onto a grid
+        da = da.set_index({shared[0]: [y, x]}).unstack(shared[0])
+    averaged = "seed" in da.dims and "seed" not in (x, y)
+    if averaged:
+        da = da.mean("seed")
+    extra = sorted(set(da.dims) - {x, y})
+    if extra:
+        d = extra[0]
+        raise ConfigError(f"select or average the dimensions {extra} first, e.g. {d}="
+                          f"{da[d].values[0]!r} (a keyword of phase_diagram)")
+    da = da.sortby([y, x]).transpose(y, x)
+    if label is None:
+        chosen = ", ".join(f"{k}={v}" for k, v in select.items())
+        label = var + (f" ({chosen})" if chosen else "") + (", mean over seeds" if averaged else "")
+    fractions = var in ("fraction", "diverged", "unassigned") or var.endswith("_fraction")
+    return da[x].values, da[y].values, np.asarray(da.values, float), label, (0.0, 1.0) if fractions else (None, None)
+
+
+def _axis_scale(values, scale):
+    from sdesim.errors import ConfigError
+
+    if scale != "auto":
+        if scale not in ("log", "linear"):
+            raise ConfigError(f"xscale/yscale must be 'auto', 'log' or 'linear', got {scale!r}")
+        return scale
+    v = np.asarray(values)
+    if not np.issubdtype(v.dtype, np.number) or len(v) < 2 or not (v > 0).all():
+        return "linear"
+    v = np.sort(v.astype(float))
+    if len(v) == 2:
+        return "log" if v[1] / v[0] >= 10 else "linear"
+    spread = lambda d: np.std(d) / np.mean(d) if np.mean(d) > 0 else np.inf
+    return "log" if spread(np.diff(np.log(v))) < spread(np.diff(v)) else "linear"
+
+
+def _cell_edges(values, scale):
+    """Cell edges around sorted centres: midpoints, and edge cells as wide as their neighbours."""
+    v = np.asarray(values)
+    if not np.issubdtype(v.dtype, np.number):
+        return np.arange(len(v) + 1) - 0.5
+    u = np.log(v.astype(float)) if scale == "log" else v.astype(float)
+    if len(u) == 1:
+        half = np.log(2.0) / 2 if scale == "log" else max(abs(u[0]) * 0.1, 0.5)
+        e = np.array([u[0] - half, u[0] + half])
+    else:
+        mid = 0.5 * (u[1:] + u[:-1])
+        e = np.concatenate([[u[0] - (mid[0] - u[0])], mid, [u[-1] + (u[-1] - mid[-1])]])
+    return np.exp(e) if scale == "log" else e
+
+
+def _lr_over_b(ax, xe, ye, xs, ys, b_on_x, n):
+    """Dotted, labelled contours of constant ``lr / B`` over the drawn box."""
+    grid = lambda e, s: np.geomspace(e[0], e[-1], 60) if s == "log" else np.linspace(e[0], e[-1], 60)
+    XX, YY = np.meshgrid(grid(xe, xs), grid(ye, ys))
+    B, LR = (XX, YY) if b_on_x else (YY, XX)
+    if not (B > 0).all():
+        return
+    ratio = LR / B
+    levels = np.geomspace(ratio.min(), ratio.max(), n + 2)[1:-1]
+    cs = ax.contour(XX, YY, ratio, levels=levels, colors="white", linewidths=0.7, linestyles=":")
+    ax.clabel(cs, fmt=lambda r: f"lr/B={r:.2g}", fontsize=7)
+    ax.set_title("dotted: constant lr / B (temperature lr / 2B)", fontsize=9)
 
 
 def sharpness(t, top_eigenvalue, lr, ax=None, label="sharpness"):

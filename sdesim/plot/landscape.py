@@ -109,7 +109,7 @@ def loss_curves(results, ax=None, offset=0.0, quantiles=(0.1, 0.9), log=None):
     if band:
         handles.append(Patch(color="grey", alpha=0.3, lw=0))
         labels.append(f"shaded: {lo_q:.0%}-{hi_q:.0%} of particles")
-    legend(ax, handles=handles, labels=labels)
+    legend(ax, handles=handles, labels=labels, title=_stopped_note(results))
     return ax
 
 
@@ -122,11 +122,16 @@ def _quantiles(values, qs):
     return out
 
 
+def _stopped_note(results):
+    """What happened to the particles stopped at the divergence bound (``None`` if none was)."""
+    stopped = [r for r in results if r.diverged.any()]
+    if not stopped:
+        return None
+    bounds = sorted({f"{r.metadata['bound']:g}" for r in stopped if r.metadata.get("bound") is not None})
+    return f"stopped (|w_i| > {', '.join(bounds)}): left out" if bounds else "stopped particles: left out"
+
+
 def _curve_label(res):
     """The result's label, with the number of particles stopped at the divergence bound."""
     stopped = int(res.diverged.sum())
-    if not stopped:
-        return res.label
-    bound = res.metadata.get("bound")
-    where = f"|w| > {bound:g}" if bound is not None else "diverged"
-    return f"{res.label}: {stopped} of {res.n_particles} stopped ({where}), left out"
+    return f"{res.label}, {stopped} of {res.n_particles} stopped" if stopped else res.label

@@ -50,7 +50,8 @@ def styles_for(labels) -> list[dict]:
     The first result of a lens type gets the type's colour and a solid line; further
     results of the same type (``SGD B=2`` after ``SGD B=16``) get colours that no lens
     type present uses, with dashed, dash-dot or dotted lines; labels of no known type
-    get those colours with solid lines first.
+    get those colours with solid lines. Colours repeat (with other line styles) only
+    once every spare one is used.
     """
     kinds = [lens_type(label) for label in labels]
     taken = {LENS_COLOURS[k] for k in kinds if k}
@@ -61,7 +62,8 @@ def styles_for(labels) -> list[dict]:
             pair = (LENS_COLOURS[kind], "-")
         else:
             order = LINESTYLES if kind is None else LINESTYLES[1:] + LINESTYLES[:1]
-            candidates = [(c, ls) for ls in order for c in spare]
+            fresh = [(c, order[0]) for c in spare if c not in {colour for colour, _ in used}]
+            candidates = fresh + [(c, ls) for ls in order for c in spare]
             free = [p for p in candidates if p not in used]
             pair = free[0] if free else candidates[len(used) % len(candidates)]
         used.add(pair)
@@ -87,8 +89,9 @@ def place_legend(leg) -> str:
 
     Data: lines, markers, bands, bars, error bars and texts of its axes and of the
     axes' twins (contours, meshes and images are background). The legend stays where
-    it is if that is free, else goes to the first free place of ``LEGEND_PLACES``,
-    else outside the axes on the right. Call it once the limits are final.
+    it is if that is free (unless it is at ``"best"``, which matplotlib recomputes at
+    every draw), else goes to the first free place of ``LEGEND_PLACES``, else outside
+    the axes on the right. Call it once the limits are final.
     """
     ax = leg.axes
     renderer = ax.figure.canvas.get_renderer()
@@ -97,7 +100,8 @@ def place_legend(leg) -> str:
         a.get_xlim(), a.get_ylim()                            # apply pending autoscaling
         a.apply_aspect()
     shapes = [s for a in twins for s in _data_shapes(a, renderer)]
-    for place in (None,) + LEGEND_PLACES:
+    best = leg._loc == 0                                      # "best" moves at every draw: fix a place
+    for place in LEGEND_PLACES if best else (None,) + LEGEND_PLACES:
         if place is not None:
             leg.set_loc(place)
         if not _covers(leg.get_window_extent(renderer), shapes):

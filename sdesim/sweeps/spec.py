@@ -518,7 +518,8 @@ def build_loss(loss, params: dict):
     try:
         if kind == "landscape":
             from sdesim.losses import catalog
-            return catalog.get(loss.name, **{**loss.params, **params})
+            args = loss_names(loss)
+            return catalog.get(loss.name, **{**{k: v for k, v in loss.params.items() if k in args}, **params})
         if kind == "loss":
             return loss.bind(**{k: Constant(v) for k, v in params.items()})
         out = loss(**params)

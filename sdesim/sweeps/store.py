@@ -75,9 +75,6 @@ class Memory:
     def arrays(self) -> dict:
         return self.data
 
-    def close(self):
-        pass
-
 
 class ZarrStore(Memory):
     """Points written to a zarr store as they finish (module docstring)."""
@@ -90,8 +87,8 @@ class ZarrStore(Memory):
             raise ImportError('store= needs zarr: pip install "sdesim[dist]"') from exc
         if self.path.exists():
             if not resume:
-                raise ConfigError(f"{self.path} exists: pass resume=True to complete the sweep it holds, "
-                                  "or remove it (or choose another store)")
+                raise ConfigError(f"{self.path} exists: pass resume=True (sdesim run --resume) to complete "
+                                  "the sweep it holds, or remove it (or choose another store)")
             self.group = zarr.open_group(str(self.path), mode="r+")
             self._check_same(attrs)
         else:
