@@ -114,6 +114,29 @@ class Result:
                               f"diverged_at {diverged_at.shape} (expected (T,), (T, N, dim), (T, N), (N,))")
         return cls(t=t, w=w, loss=loss, metadata=meta, diverged_at=diverged_at, reduced=reduced)
 
+    def summary(self) -> dict:
+        """A few numbers that describe the run: label, sizes, times, final mean loss, diverged count."""
+        alive = ~self.diverged
+        final_loss = self.loss[-1, alive]
+        return {"label": self.label, "particles": self.n_particles, "dim": self.dim,
+                "records": len(self.t), "t": (float(self.t[0]), float(self.t[-1])),
+                "final mean loss": float(final_loss.mean()) if final_loss.size else float("nan"),
+                "diverged": int((~alive).sum()), "backend": self.metadata.get("backend"),
+                "stepper": self.metadata.get("stepper"), "seed": self.metadata.get("seed")}
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Result({s['label']!r}: {s['particles']} particles x {s['dim']} dims, {s['records']} records "
+                f"t = {s['t'][0]:g}..{s['t'][1]:g}, final mean loss {s['final mean loss']:.4g}, "
+                f"{s['diverged']} diverged)")
+
+    def _repr_html_(self) -> str:
+        """The summary as a small table (Jupyter)."""
+        from html import escape
+        rows = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>"
+                       for k, v in self.summary().items())
+        return f"<table><caption>sdesim.Result</caption>{rows}</table>"
+
     def to_xarray(self):
         """An ``xarray.Dataset`` with dims ``(time, particle, dim)`` (needs xarray)."""
         try:

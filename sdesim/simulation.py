@@ -73,7 +73,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         A particle with a non-finite state or ``|w_i| > bound`` is stopped.
     on_divergence : {"warn", "raise", "ignore"}
     progress : bool, optional
-        Print progress (default: only for runs longer than a few seconds).
+        Show a progress bar (tqdm's when installed, a notebook widget in Jupyter; else a
+        line on stderr). Default: only for runs longer than a few seconds.
     reducers : sequence of Reducer
         Streaming statistics fed with every recorded state (:mod:`sdesim.reducers`);
         their outputs land in ``result.reduced[reducer.name]``.
@@ -111,7 +112,7 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
     per_record = max(plan.n_particles * plan.dim, 1)
     seg = segment_steps or max(1, min(n_steps, record_every * max(1, 5_000_000 // per_record),
                                       max(1, 500_000_000 // per_record)))
-    start = time.perf_counter()
+    bar = Progress(plan.label, n_steps, progress)
     for k0 in range(0, n_steps, seg):
         k1 = min(n_steps, k0 + seg)
         steps_here = record[(record >= k0) & (record < k1)]
@@ -121,11 +122,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
                 reducer.update(steps_here * dt, np.stack(segment))
         if keep == "all":
             records += segment
-        elapsed = time.perf_counter() - start
-        if progress or (progress is None and elapsed > 5.0 and k1 < n_steps):
-            print(f"\r{dynamic.label}: step {k1}/{n_steps} ({elapsed:.1f} s)", end="", file=sys.stderr)
-    if progress or (progress is None and time.perf_counter() - start > 5.0):
-        print(file=sys.stderr)
+        bar.update(k1)
+    bar.close()
     records.append(np.asarray(state.W).copy())
     for reducer in reducers:
         reducer.update(np.array([n_steps * dt]), records[-1][None])
@@ -153,6 +151,41 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
                 else "per-particle"}
     return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
                   reduced={r.name: r.result() for r in reducers})
+
+
+class Progress:
+    """Steps done of a run, shown once it has taken a few seconds (``show=None``), always (``True``) or never.
+
+    A ``tqdm.auto`` bar (a widget in notebooks) when tqdm is installed, else a line on stderr.
+    """
+
+    AFTER = 5.0
+
+    def __init__(self, label, total, show=None):
+        self.label, self.total, self.show = label, total, show
+        self.start = time.perf_counter()
+        self.bar = None
+        self.done = 0
+
+    def update(self, done):
+        elapsed = time.perf_counter() - self.start
+        if self.bar is None and (self.show or (self.show is None and elapsed > self.AFTER and done < self.total)):
+            try:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=self.total, desc=self.label, unit="step", initial=self.done)
+            except ImportError:
+                self.bar = False
+        if self.bar:
+            self.bar.update(done - self.done)
+        elif self.bar is False:
+            print(f"\r{self.label}: step {done}/{self.total} ({elapsed:.1f} s)", end="", file=sys.stderr)
+        self.done = done
+
+    def close(self):
+        if self.bar:
+            self.bar.close()
+        elif self.bar is False:
+            print(file=sys.stderr)
 
 
 def _record_steps(n_steps, dt, record_every, record_dt):

@@ -405,3 +405,16 @@ def test_bad_integrator(sym, fs, backend):
     # exact OU steps need a quadratic model
     with pytest.raises(ValueError):
         sd.simulate(sym, sde, w0=[0.1, 0.2], t_end=0.1, integrator="exact_ou", backend=backend)
+
+
+def test_notebook_summary_and_progress(sym, capsys):
+    """``Result`` shows a short summary (repr and Jupyter HTML); ``progress=True`` shows a bar."""
+    res = sd.simulate(sym, sd.SGD(lr=0.05, batch_size=2), w0=[0.5, 0.3], n_particles=3, steps=40,
+                      segment_steps=10, progress=True)
+    assert "3 particles x 2 dims" in repr(res) and "0 diverged" in repr(res)
+    html = res._repr_html_()
+    assert html.startswith("<table>") and "SGD (lr=0.05, B=2)" in html and "final mean loss" in html
+    err = capsys.readouterr().err
+    assert "40/40" in err
+    sd.simulate(sym, sd.SGD(lr=0.05, batch_size=2), w0=[0.5, 0.3], steps=40, progress=False)
+    assert capsys.readouterr().err == ""

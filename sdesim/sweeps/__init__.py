@@ -15,6 +15,7 @@ the number of workers or the order in which points finish.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -94,7 +95,7 @@ def sweep(loss, dynamic, over=None, *, w0, n_particles=None, steps=None, t_end=N
     attrs = {"sweep": json.dumps(spec.describe()), "sdesim_version": sdesim.__version__}
     sink = open_sink(store, layout, attrs, resume)
     todo = [int(i) for i in np.flatnonzero(~sink.done.ravel())]
-    with _bar(progress, spec.n_points, spec.n_points - len(todo)) as bar:
+    with _bar(progress, spec.n_points, spec.n_points - len(todo)) as bar, _flushing(sink):
         if todo and executor != "serial":
             first, todo = todo[0], todo[1:]
             sink.write(first, spec.run(first))          # in this process: compiles the kernels once
@@ -111,6 +112,15 @@ def sweep(loss, dynamic, over=None, *, w0, n_particles=None, steps=None, t_end=N
                     sink.write(i, out)
                     bar.update()
     return layout.dataset(sink.arrays(), attrs)
+
+
+@contextmanager
+def _flushing(sink):
+    """Write what finished whatever stops the sweep (Ctrl-C included)."""
+    try:
+        yield
+    finally:
+        sink.flush()
 
 
 class _NoBar:

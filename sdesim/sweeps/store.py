@@ -7,9 +7,10 @@ points as they finish.
 
 A zarr store (format 2, consolidated metadata: ``xr.open_zarr(path)`` reads it) holds
 every variable, chunked by grid point (all seeds in one chunk), a boolean ``done`` per
-point, and the sweep's configuration in the attribute ``sweep``. A point is written
-with its values first and its ``done`` flag last, each chunk atomically (a file
-written aside and renamed), and Ctrl-C is held off until a point is complete: an
+point, and the sweep's configuration in the attribute ``sweep``. Finished points are
+written together at most a second apart (:data:`FLUSH_SECONDS`), at the end, and when
+the sweep stops (Ctrl-C, an error): values first, ``done`` flags last, each chunk
+atomically (a file written aside and renamed), with Ctrl-C held off while writing. An
 interrupted sweep leaves every finished point on disk, and ``resume=True`` recomputes
 only the points not ``done``.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.errors import ConfigError, FormatError, ShapeError
+
+#: Finished points are written together, at most this many seconds apart (and at the end, or on Ctrl-C).
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -72,6 +77,9 @@ class Memory:
             self.data[name][pos] = value
         self.done[pos] = True
 
+    def flush(self):
+        pass
+
     def arrays(self) -> dict:
         return self.data
 
@@ -97,6 +105,7 @@ class ZarrStore(Memory):
         self.arrays_ = {n: self.group[n] for n in layout.variables}
         self.flags = self.group["done"]
         self.done = np.asarray(self.flags[...], dtype=bool)
+        self.pending, self.flushed = [], time.monotonic()
 
     def _create(self, attrs):
         xr = import_xarray()
@@ -132,15 +141,32 @@ class ZarrStore(Memory):
                 raise FormatError(f"{self.path}: variable {name!r} is missing or has another shape")
 
     def write(self, index: int, out: dict):
-        pos = np.unravel_index(index, self.layout.grid_shape)
-        values = _checked(self.layout, out)
+        """Queue a finished point; points are written together at most ``FLUSH_SECONDS`` apart."""
+        self.pending.append((index, _checked(self.layout, out)))
+        if time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self):
+        """Write the queued points: their values, then their ``done`` flags (Ctrl-C waits for it)."""
+        if not self.pending:
+            return
+        g = len(self.layout.grid_shape)
+        pos = np.array([np.unravel_index(i, self.layout.grid_shape) for i, _ in self.pending])      # (k, g)
         with _hold_interrupts():
-            for name, value in values.items():
-                self.arrays_[name][pos] = value
-            self.flags[pos] = True               # last: a point is done once all of it is on disk
-        self.done[pos] = True
+            for name, array in self.arrays_.items():
+                values = np.stack([v[name] for _, v in self.pending])                               # (k, *own)
+                own = values.shape[1:]
+                cells = np.indices(own).reshape(len(own), -1) if own else np.zeros((0, 1), int)     # (o, m)
+                m = cells.shape[1]
+                where = [np.repeat(pos[:, d], m) for d in range(g)] + [np.tile(c, len(pos)) for c in cells]
+                array.vindex[tuple(where)] = values.reshape(-1)
+            self.flags.vindex[tuple(pos.T)] = True   # last: a point is done once all of it is on disk
+        self.done[tuple(pos.T)] = True
+        self.pending.clear()
+        self.flushed = time.monotonic()
 
     def arrays(self) -> dict:
+        self.flush()
         return {n: np.asarray(a[...], dtype=float) for n, a in self.arrays_.items()}
 
 
