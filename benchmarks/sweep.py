@@ -9,6 +9,7 @@ diverged fraction).
   so the fixed costs (starting a pool, a worker's first import and kernel load, the first
   point run in this process) drop out; the overhead of an executor is its slope minus the
   serial slope in this process (the ``simulate`` call and the reduction, the same for all).
+  Every process runs one Numba thread here, so the work per point is the same everywhere.
   Target: below 20 ms a point on the LocalCluster. The serial run with a zarr ``store``
   gives the cost of writing each point to disk.
 * Throughput: ``--work-points`` points of real work (``--particles`` x ``--steps`` each) on a
@@ -77,19 +78,23 @@ def overhead(loss, p1, p2, repeat):
         per_cpu = (b[1] - a[1]) / (p2 - p1)
         return label, per, per_cpu, a[0] - p1 * per, max(a[2], b[2])
 
+    import numba
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)           # one Numba thread everywhere: the same work per point on every executor
     tiny_sweep(loss, 2)                                        # compile or load the kernels
     rows = [slope("serial (this process)")]
     base = rows[0][1]
     store = tempfile.mkdtemp(prefix="sdesim-bench-")
     rows.append(slope("serial, zarr store", store_dir=store))
     for n in (1, 2):
-        rows.append(slope(f"processes, {n} worker(s)", executor="processes", workers=n))
+        rows.append(slope(f"processes, {n} worker(s)", executor="processes", workers=n, numba_threads=1))
     for n in (1, 2):
         with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                       silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
             tiny_sweep(loss, 4, executor=client)               # workers import sdesim and load the kernels
-            rows.append(slope(f"dask LocalCluster, {n} worker(s)", client, executor=client))
+            rows.append(slope(f"dask LocalCluster, {n} worker(s)", client, executor=client, numba_threads=1))
     shutil.rmtree(store, ignore_errors=True)
+    numba.set_num_threads(threads)
     for label, per, per_cpu, fixed, load in rows:
         print(f"  {label:34s} {1e3 * per:9.2f} {1e3 * (per - base):9.2f} {1e3 * per_cpu:10.2f}  {fixed:7.2f}  {load:4.1f}")
 

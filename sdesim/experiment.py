@@ -149,7 +149,7 @@ KEYS = {
         "trajectories": "the lenses' paths and final clouds over the landscape (losses of 2 or more variables)",
         "loss_curves": "the median loss of each lens against time, with its 10-90% band",
         "bounds": "the trajectories' view `[[x0, x1], [y0, y1]]` in plot coordinates (default: a catalog "
-                  "landscape's bounds for 2 variables, else around every recorded state)",
+                  "landscape's bounds for 2 variables, else around the recorded states)",
         "format": "file format of the figures",
         "plane": "the trajectories' plane for losses of more than 2 variables: two variable names, or "
                  '"hessian" for the top two Hessian eigenvectors where the first lens ends (default: '
@@ -460,8 +460,11 @@ def _plots(plots, loss, bounds, results, folder, files):
 
 
 def _save(fig, path, files, what):
-    """Save and close ``fig`` at ``path``, noting it in ``files``."""
+    """Save and close ``fig`` at ``path`` (overlapping tick labels thinned), noting it in ``files``."""
     import matplotlib.pyplot as plt
+
+    from sdesim.plot import tidy_ticks
+    tidy_ticks(fig)
     fig.savefig(path)
     plt.close(fig)
     files[str(path)] = what
@@ -610,14 +613,14 @@ def _section_markdown(section) -> str:
 
 
 def _dynamics_markdown() -> str:
-    import sdesim.dynamics as dynamics
+    from sdesim import dynamics
     from sdesim.dynamics import schedules
     parts = ["## `[[dynamics]]`\n\n" + SECTION_DOCS["dynamics"] + f" `type` is one of {_choices_text(DYNAMICS)}; "
              "the other keys are the fields of `sd.<type>` (see [dynamics](dynamics.md))."]
     parts += [_fields_markdown(f'`type = "{name}"`', getattr(dynamics, name)) for name in DYNAMICS]
-    parts += ["### Schedules\n\nA `schedule` of a dynamic is an inline table, e.g. "
-              '`schedule = { type = "Cosine", t_total = 2.0 }`, multiplying its `lr`; `type` is one of '
-              f"{_choices_text(SCHEDULES)}, the other keys are that schedule's fields."]
+    parts.append("### Schedules\n\nA `schedule` of a dynamic is an inline table, e.g. "
+                 '`schedule = { type = "Cosine", t_total = 2.0 }`, multiplying its `lr`; `type` is one of '
+                 f"{_choices_text(SCHEDULES)}, the other keys are that schedule's fields.")
     parts += [_fields_markdown(f'`schedule = {{ type = "{name}", ... }}`', getattr(schedules, name), level="####")
               for name in SCHEDULES]
     return "\n\n".join(parts)

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import re  # noqa: E402
 
 import pytest  # noqa: E402
-
 from figure_checks import legend_hits, overlapping_tick_labels  # noqa: E402
+
 from sdesim import cli, gallery  # noqa: E402
 from sdesim.gallery import _common  # noqa: E402
 

@@ -7,9 +7,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from figure_checks import legend_hits, overlapping_tick_labels  # noqa: E402
 
 import sdesim as sd  # noqa: E402
-from figure_checks import legend_hits, overlapping_tick_labels  # noqa: E402
 from sdesim import plot  # noqa: E402
 from sdesim.errors import ShapeError  # noqa: E402
 
@@ -173,7 +173,7 @@ def test_three_variables_in_a_chosen_plane_or_the_hessian_plane(results3):
         plot.trajectories(LOSS3, results3)
     ax = plot.trajectories(LOSS3, results3, ax=plt.figure().gca(), plane=("x", "z"))
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("x", "z")
-    gd = [line for line in ax.lines if line.get_label().startswith("GD")][0]
+    gd = next(line for line in ax.lines if line.get_label().startswith("GD"))
     np.testing.assert_allclose(gd.get_xydata(), results3[0].w[:, 0][:, [0, 2]])
     ax = plot.trajectories(LOSS3, results3, ax=plt.figure().gca(), plane="hessian")
     assert "Hessian" in ax.get_xlabel() and "Hessian" in ax.get_ylabel()

@@ -201,7 +201,7 @@ def check(worker, case):
 # --- strategies -----------------------------------------------------------------------------
 # Each argument is usually valid and, about one draw in ONE_IN, invalid, so that most cases
 # reach a kernel while every validation path is still exercised.
-ONE_IN = 12
+ONE_IN = 20
 
 
 def sometimes(draw, one_in=ONE_IN):
@@ -252,8 +252,9 @@ def matrix(draw, dim):
 @st.composite
 def noise_spec(draw, dim):
     """``noise_covariance`` / ``noise_factor`` keyword arguments (half the time none)."""
-    which = draw(st.sampled_from(["none"] * 6 + ["covariance", "covariance", "covariance", "hessian",
-                                                  "factor", "factor", "both", "bad_string"]))
+    which = draw(st.sampled_from(["none"] * 6 + ["covariance", "covariance", "covariance", "hessian", "hessian",
+                                                  "factor", "factor", "factor"]
+                                 + ["both", "bad_string"] * sometimes(draw, 4)))
     if which == "none":
         return {}
     if which == "hessian":
@@ -335,7 +336,7 @@ def cases(draw):
     else:
         integrator = draw(usually(st.just(None), st.sampled_from(["euler_maruyama", "dopri5", "bogus"])))
     # the clock: a few steps whatever the step size
-    k = draw(st.integers(0, 20))
+    k = draw(usually(st.integers(1, 20), st.just(0)))
     lr = dyn["kwargs"].get("lr")
     dt = None
     if continuous:

@@ -48,7 +48,7 @@ def save(fig, out_dir, name, caption) -> Path:
     for ax in fig.axes:
         leg = ax.get_legend()
         if leg is not None and place_legend(leg) == "outside":   # widen the figure, not squeeze the axes
-            width = leg.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+            width = leg.get_window_extent().width / fig.dpi
             fig.set_size_inches(fig.get_size_inches() + (width + 0.1, 0))
     tidy_ticks(fig)
     out = Path(out_dir)

@@ -12,7 +12,7 @@ from sdesim.plot.style import styles_for
 def ensemble(loss, results, bounds, path, fps=20, max_points=2000, plane=None):
     """Write an animation of one or more ensembles; returns the path written.
 
-    ``bounds`` (``None``: around every recorded state) and ``plane`` (for losses of more
+    ``bounds`` (``None``: around the recorded states) and ``plane`` (for losses of more
     than two variables) as in :func:`sdesim.plot.trajectories`.
     """
     import matplotlib.pyplot as plt

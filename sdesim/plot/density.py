@@ -12,10 +12,10 @@ from sdesim.plot.plane import resolve
 def snapshots(loss, result, times, bounds=None, axes=None, bins=80, plane=None):
     """2D histograms of an ensemble at the recorded times closest to ``times``, over the landscape.
 
-    ``bounds`` (plane coordinates; default: around every recorded state) and ``plane``
+    ``bounds`` (plane coordinates; default: around the recorded states) and ``plane``
     (for losses of more than two variables: two variable names, ``"hessian"`` or a
-    ``Plane``) as in :func:`sdesim.plot.trajectories`. The colour bar of each panel is
-    the density of particles.
+    ``Plane``) as in :func:`sdesim.plot.trajectories`. Each panel is shaded by the
+    density of the particles left (stopped ones excluded).
     """
     import matplotlib.pyplot as plt
     if axes is None:

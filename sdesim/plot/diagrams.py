@@ -22,7 +22,7 @@ def phase_diagram(data, batch_sizes=None, fraction=None, ax=None, label=None, *,
     ``(lrs[i], batch_sizes[j])``.
 
     Cells are centred on the grid values and the edge cells have full width; an axis is
-    logarithmic when its values are closer to geometric than to evenly spaced
+    logarithmic when its values are closer to a geometric than to an arithmetic progression
     (``xscale``/``yscale`` override: ``"log"``, ``"linear"``). With ``lr`` and
     ``batch_size`` on the axes, ``ratios`` dotted contours of constant ``lr / B``
     (constant temperature ``lr / 2B``) are drawn and labelled.
@@ -57,10 +57,10 @@ def phase_diagram(data, batch_sizes=None, fraction=None, ax=None, label=None, *,
     for axis, values, scale in ((ax.xaxis, X, xs), (ax.yaxis, Y, ys)):
         if not np.issubdtype(np.asarray(values).dtype, np.number):
             axis.set_ticks(np.arange(len(values)), [str(v) for v in values])
-        elif scale == "log":                                # ticks at the grid's values, at most eight
-            from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+        elif scale == "log":                   # ticks at the grid's values, or at 1, 2, 5 x 10^k if many
+            from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
             v = np.asarray(values, float)
-            axis.set_major_locator(FixedLocator(v[::max(1, int(np.ceil(len(v) / 8)))]))
+            axis.set_major_locator(FixedLocator(v) if len(v) <= 8 else LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FuncFormatter(lambda t, _: f"{t:.3g}"))
             axis.set_minor_locator(NullLocator())
     if ratios and {x, y} == {"batch_size", "lr"}:
@@ -96,8 +96,8 @@ def _from_dataset(data, x, y, var, select, label):
     shared = da[x].dims
     if da[y].dims == shared and shared[0] not in (x, y):     # zipped names: spread them onto a grid
         da = da.set_index({shared[0]: [y, x]}).unstack(shared[0])
-    averaged = "seed" in da.dims and "seed" not in (x, y)
-    if averaged:
+    averaged = "seed" in da.dims and "seed" not in (x, y) and da.sizes["seed"] > 1
+    if "seed" in da.dims and "seed" not in (x, y):
         da = da.mean("seed")
     extra = sorted(set(da.dims) - {x, y})
     if extra:
@@ -125,8 +125,11 @@ def _axis_scale(values, scale):
     v = np.sort(v.astype(float))
     if len(v) == 2:
         return "log" if v[1] / v[0] >= 10 else "linear"
-    spread = lambda d: np.std(d) / np.mean(d) if np.mean(d) > 0 else np.inf
-    return "log" if spread(np.diff(np.log(v))) < spread(np.diff(v)) else "linear"
+    i = np.arange(len(v))
+
+    def misfit(u):                      # distance from an arithmetic progression, relative to the range
+        return np.std(u - np.polyval(np.polyfit(i, u, 1), i)) / (np.ptp(u) or 1.0)
+    return "log" if misfit(np.log(v)) < misfit(v) else "linear"
 
 
 def _cell_edges(values, scale):

@@ -9,13 +9,14 @@ from sdesim.plot.plane import resolve
 from sdesim.plot.style import legend, styles_for
 
 
-def data_bounds(points, pad=0.15):
-    """``[(x0, x1), (y0, y1)]`` around the finite points ``(..., 2)``, padded by ``pad`` of the span."""
+def data_bounds(points, pad=0.15, outliers=1e-3):
+    """``[(x0, x1), (y0, y1)]`` around the finite points ``(..., 2)`` of each array of ``points``,
+    padded by ``pad`` of the span; a fraction ``outliers`` of them on each side may fall outside."""
     xy = np.concatenate([np.asarray(p, float).reshape(-1, 2) for p in points])
     xy = xy[np.isfinite(xy).all(axis=1)]
     if not len(xy):
         return [(-1.0, 1.0), (-1.0, 1.0)]
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    lo, hi = np.quantile(xy, [outliers, 1 - outliers], axis=0)
     margin = pad * (hi - lo) + 1e-3
     return [(lo[0] - margin[0], hi[0] + margin[0]), (lo[1] - margin[1], hi[1] + margin[1])]
 
@@ -47,7 +48,7 @@ def trajectories(loss, results, bounds=None, ax=None, cloud=True, max_paths=3, p
     Parameters
     ----------
     bounds : ``[(x0, x1), (y0, y1)]``, optional
-        In plane coordinates; default: around every recorded state.
+        In plane coordinates; default: around the recorded states (:func:`data_bounds`).
     plane : optional
         For losses of more than two variables: two variable names (the plane through
         the first result's final mean), ``"hessian"`` (the top two Hessian

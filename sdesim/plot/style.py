@@ -94,27 +94,25 @@ def place_legend(leg) -> str:
     the axes on the right. Call it once the limits are final.
     """
     ax = leg.axes
-    renderer = ax.figure.canvas.get_renderer()
     twins = [a for a in ax.figure.axes if a.get_position().bounds == ax.get_position().bounds]
     for a in twins:
         a.get_xlim(), a.get_ylim()                            # apply pending autoscaling
         a.apply_aspect()
-    shapes = [s for a in twins for s in _data_shapes(a, renderer)]
+    shapes = [s for a in twins for s in _data_shapes(a)]
     best = leg._loc == 0                                      # "best" moves at every draw: fix a place
     for place in LEGEND_PLACES if best else (None,) + LEGEND_PLACES:
         if place is not None:
             leg.set_loc(place)
-        if not _covers(leg.get_window_extent(renderer), shapes):
+        if not _covers(leg.get_window_extent(), shapes):
             return place or "unchanged"
-    right = max(a.get_tightbbox(renderer).x1 for a in twins if a is not ax) if len(twins) > 1 \
-        else ax.bbox.x1
+    right = max(a.get_tightbbox().x1 for a in twins if a is not ax) if len(twins) > 1 else ax.bbox.x1
     x = ax.transAxes.inverted().transform((right, 0))[0] + 0.02
     leg.set_loc("upper left")
     leg.set_bbox_to_anchor((x, 1.0), transform=ax.transAxes)
     return "outside"
 
 
-def _data_shapes(ax, renderer):
+def _data_shapes(ax):
     """``(kind, object)`` pairs in display coordinates: ``("points", (n, 2))``, ``("path", Path, filled)``,
     ``("box", Bbox)``."""
     from matplotlib.collections import LineCollection, PathCollection, PolyCollection
@@ -141,7 +139,7 @@ def _data_shapes(ax, renderer):
     for patch in ax.patches:
         if patch.get_visible():
             shapes.append(("path", patch.get_transform().transform_path(patch.get_path()), patch.get_fill()))
-    shapes += [("box", t.get_window_extent(renderer)) for t in ax.texts if t.get_visible() and t.get_text()]
+    shapes += [("box", t.get_window_extent()) for t in ax.texts if t.get_visible() and t.get_text()]
     return shapes
 
 
@@ -175,13 +173,12 @@ def tidy_ticks(fig):
     once the figure is final, e.g. just before saving.
     """
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             kept = []
             for labels in (_tick_labels(axis, axis.get_major_ticks()), _tick_labels(axis, axis.get_minor_ticks())):
                 for label in labels:
-                    box = label.get_window_extent(renderer)
+                    box = label.get_window_extent()
                     if any(box.overlaps(k) for k in kept):
                         label.set_visible(False)
                     else:

@@ -83,7 +83,7 @@ def sweep(loss, dynamic, over=None, *, w0, n_particles=None, steps=None, t_end=N
     import sdesim
 
     executors.check(executor, workers, numba_threads)
-    observe = list(observe) if isinstance(observe, (list, tuple)) else [observe]
+    observe = [] if observe is None else list(observe) if isinstance(observe, (list, tuple)) else [observe]
     bad = [o for o in observe if not isinstance(o, Observable)]
     if bad:
         raise ConfigError(f"observe takes observables (e.g. sd.analysis.basin_fractions_of(basins)), got {bad[0]!r}")

@@ -215,7 +215,9 @@ def run(config: dict, path, out=None, scheduler=None, resume=False) -> dict:
     _figure(ds, over, config.get("plots", {}), folder, files)
     resolved = {**config, "sweep": {**table, **over, "seeds": seeds, "store": str(store)},
                 "output": {"folder": str(folder)}, "sdesim_version": sd.__version__}
-    summary = {"experiment": str(path), "folder": str(folder), "loss": repr(loss),
+    name = config["loss"].get("catalog")
+    summary = {"experiment": str(path), "folder": str(folder),
+               "loss": f"{name} {dict(loss.params)}: {loss.loss!r}" if name else repr(loss),
                "sweep": {"dims": {d: int(n) for d, n in ds.sizes.items()}, "variables": sorted(ds.data_vars),
                          "points": int(np.prod([len(v) for v in over.values()]) * ds.sizes["seed"]),
                          "diverged": float(ds["diverged"].mean())}, "files": files}

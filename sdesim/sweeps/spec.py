@@ -292,9 +292,9 @@ def build_spec(loss, dynamic, over, seeds, fixed, w0, settings, observables, bac
                bound) -> Spec:
     """Check the names and values of a sweep and build its :class:`Spec` (module docstring)."""
     axes = parse_over(over)
-    fixed = dict(fixed or {})
-    if not isinstance(fixed, dict) or not all(isinstance(k, str) for k in fixed):
+    if fixed is not None and not (isinstance(fixed, Mapping) and all(isinstance(k, str) for k in fixed)):
         raise ConfigError(f"fixed must be a mapping of names to values, got {fixed!r}")
+    fixed = dict(fixed or {})
     swept = [n for a in axes for n in a.names]
     allowed = {n: k for k, names in (("dynamic", dynamic_names(dynamic)), ("loss", loss_names(loss)),
                                      ("run", RUN_SETTINGS)) for n in names}
@@ -538,8 +538,13 @@ def describe_loss(loss):
         return {"factory": getattr(loss, "__qualname__", repr(loss))}
     if loss.kind == "symbolic":
         return {"expr": str(loss.expr), "vars": list(loss.names),
-                "params": {k: (repr(v) if callable(v) else v) for k, v in loss.parameters.items()}}
+                "params": {k: _callable_name(v) if callable(v) else v for k, v in loss.parameters.items()}}
     return {"repr": repr(loss)}
+
+
+def _callable_name(f) -> str:
+    """A callable as the configuration records it: the same in every process (no memory address)."""
+    return repr(f) if isinstance(f, Constant) else getattr(f, "__qualname__", type(f).__name__)
 
 
 def _parameters(fn) -> tuple:
@@ -569,5 +574,5 @@ def _jsonable(obj):
         return obj.item()
     if dataclasses.is_dataclass(obj):
         return {"type": type(obj).__name__, **dataclasses.asdict(obj)}
-    return repr(obj)
+    return _callable_name(obj) if callable(obj) else repr(obj)
 

@@ -6,7 +6,7 @@ assembles the ``xarray.Dataset``; :class:`Memory` and :class:`ZarrStore` receive
 points as they finish.
 
 A zarr store (format 2, consolidated metadata: ``xr.open_zarr(path)`` reads it) holds
-every variable, chunked by grid point (all seeds in one chunk), a boolean ``done`` per
+every variable, in chunks of up to 1024 points (:func:`chunking`), a boolean ``done`` per
 point, and the sweep's configuration in the attribute ``sweep``. Finished points are
 written together at most a second apart (:data:`FLUSH_SECONDS`), at the end, and when
 the sweep stops (Ctrl-C, an error): values first, ``done`` flags last, each chunk
@@ -110,17 +110,17 @@ class ZarrStore(Memory):
     def _create(self, attrs):
         xr = import_xarray()
         lay = self.layout
-        chunks = tuple(1 for _ in lay.grid_shape[:-1]) + lay.grid_shape[-1:]
+        chunks = {n: chunking(lay.grid_shape, lay.shape(n)[len(lay.grid_shape):]) for n in lay.variables}
         try:
             import dask.array as da
-            full = lambda n: da.full(lay.shape(n), np.nan, chunks=chunks + lay.shape(n)[len(chunks):])
+            full = lambda n: da.full(lay.shape(n), np.nan, chunks=chunks[n])
             flags = da.zeros(lay.grid_shape, dtype=bool, chunks=-1)
         except ImportError:                      # without dask: empty chunks are not written either
             full = lambda n: np.full(lay.shape(n), np.nan)
             flags = np.zeros(lay.grid_shape, bool)
         template = lay.dataset({n: full(n) for n in lay.variables}, attrs)
         template["done"] = (lay.grid_dims, flags)
-        encoding = {n: {"chunks": chunks + lay.shape(n)[len(chunks):]} for n in lay.variables}
+        encoding = {n: {"chunks": chunks[n]} for n in lay.variables}
         encoding["done"] = {"chunks": lay.grid_shape}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         template.to_zarr(str(self.path), mode="w-", compute=False, zarr_format=2, consolidated=True,
@@ -168,6 +168,20 @@ class ZarrStore(Memory):
     def arrays(self) -> dict:
         self.flush()
         return {n: np.asarray(a[...], dtype=float) for n, a in self.arrays_.items()}
+
+
+def chunking(grid_shape, own_shape, points=1024, nbytes=2**20) -> tuple:
+    """Chunks of a variable: whole trailing grid dimensions (seeds first), at most ``points`` points
+    and ``nbytes`` bytes a chunk; a variable's own dimensions are never split."""
+    per_point = 8 * int(np.prod(own_shape))
+    limit = max(1, min(points, nbytes // per_point))
+    chunk = list(grid_shape)
+    for d in range(len(chunk)):
+        if int(np.prod(chunk)) <= limit:
+            break
+        rest = int(np.prod(chunk[d + 1:]))
+        chunk[d] = max(1, limit // rest) if rest <= limit else 1
+    return tuple(chunk) + tuple(own_shape)
 
 
 def _checked(layout, out) -> dict:
