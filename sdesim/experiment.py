@@ -50,8 +50,8 @@ class ExperimentError(ConfigError):
 
 SECTIONS = {
     "loss": {"catalog", "expr", "vars", "params", "quadratic"},
-    "simulation": {"w0", "n_particles", "steps", "t_end", "dt", "record_every", "backend", "seed",
-                   "integrator", "bound"},
+    "simulation": {"w0", "n_particles", "steps", "t_end", "dt", "dt_tol", "record_every", "record_dt",
+                   "backend", "seed", "integrator", "bound"},
     "plots": {"trajectories", "loss_curves", "bounds", "format", "plane", "phase_diagram"},
     "output": {"folder"},
     "fokker_planck": {"bounds", "shape", "steady_state", "steady_state_t", "evolve", "initial_std", "dt",
@@ -62,8 +62,8 @@ SECTIONS = {
 #: The type of every key holding one value (the dynamics' and schedules' come from their fields).
 SCALARS = {
     "loss": {"catalog": str, "expr": str, "quadratic": str},
-    "simulation": {"n_particles": int, "steps": int, "t_end": float, "dt": float, "record_every": int,
-                   "backend": str, "seed": int, "integrator": str, "bound": float},
+    "simulation": {"n_particles": int, "steps": int, "t_end": float, "dt_tol": float, "record_every": int,
+                   "record_dt": float, "backend": str, "seed": int, "integrator": str, "bound": float},
     "plots": {"trajectories": bool, "loss_curves": bool, "format": str},
     "output": {"folder": str},
     "fokker_planck": {"steady_state": bool, "steady_state_t": float, "evolve": bool, "initial_std": float,
@@ -83,6 +83,7 @@ SCHEDULES = ("Constant", "Step", "Cosine", "Cyclic", "WarmUp")
 #: Keys of other types, checked by ``_check_values``: the type as the reference page states it.
 OTHER_TYPES = {("loss", "params"): "table of numbers", ("loss", "vars"): "list of strings",
                ("plots", "plane"): '"hessian" or a list of two variable names',
+               ("simulation", "dt"): 'number or "auto"',
                ("plots", "phase_diagram"): "table", ("sweep", "seeds"): "integer or list of integers",
                ("sweep", "observe"): "list of tables"}
 #: Defaults of the keys outside ``[simulation]`` (whose defaults are ``simulate``'s); the others' are in KEYS.
@@ -137,7 +138,10 @@ KEYS = {
         "n_particles": "number of particles",
         "steps": "number of steps (or give `t_end`)",
         "t_end": "final time on the clock `t = k lr` (or give `steps`)",
-        "dt": "step of the continuous lenses (flows, SDE; default `lr / 10`)",
+        "dt": "step of the continuous lenses (flows, SDE; default `lr / 10`); `\"auto\"`: the SDE step "
+              "whose stationary-variance bias is within `dt_tol`",
+        "dt_tol": "bias tolerance of `dt = \"auto\"` (default 0.01)",
+        "record_dt": "record every lens at the times 0, record_dt, 2 record_dt, ... (instead of `record_every`)",
         "record_every": "record every k-th step (and the final state)",
         "backend": "where the particles run",
         "seed": "key of the random streams: same seed, same numbers on every backend",
@@ -263,6 +267,9 @@ def _check_values(section, table):
                 raise ExperimentError(f"{where} must be one of {choices}, got {value!r}")
         elif (section, key) in ARRAYS:
             _check_array(where, value, *ARRAYS[section, key])
+    dt = table.get("dt") if section == "simulation" else None
+    if dt is not None and dt != "auto" and (isinstance(dt, bool) or not isinstance(dt, (int, float))):
+        raise ExperimentError(f"[simulation] dt must be a number or \"auto\", got {_describe(dt)}")
     plane = table.get("plane", "hessian") if section == "plots" else "hessian"
     if plane != "hessian" and not (isinstance(plane, list) and len(plane) == 2 and
                                    all(isinstance(v, str) for v in plane)):
@@ -381,6 +388,7 @@ def run(path, out=None, scheduler=None, resume=False) -> dict:
     matplotlib.use("Agg")
 
     import sdesim as sd
+    from sdesim.simulation import DETERMINISTIC, common_step
 
     config = load(path)
     if "sweep" in config:
@@ -401,6 +409,10 @@ def run(path, out=None, scheduler=None, resume=False) -> dict:
         if not dyn.continuous:
             settings.pop("dt", None)
             settings.pop("integrator", None)
+        if isinstance(dyn, DETERMINISTIC) and np.ndim(settings.get("w0")) <= 1:
+            settings["n_particles"] = 1          # as compare: a deterministic lens from one start runs once
+        if dyn.continuous and settings.get("record_dt") and settings.get("dt") != "auto":
+            settings["dt"] = common_step(dyn, settings["record_dt"], settings.get("dt"), settings.get("t_end"))
         try:
             res = sd.simulate(loss, dyn, **settings)
         except TypeError as exc:

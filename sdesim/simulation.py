@@ -218,6 +218,12 @@ def _auto_step(loss, dynamic, w0, n_particles, integrator, dt, tol):
     return min(step, dynamic.lr / 10)
 
 
+def common_step(dynamic, record_dt, dt=None, t_end=None) -> float:
+    """The largest step ``<= dt`` (default ``lr / 10``, or ``t_end / 1000``) that divides ``record_dt``."""
+    base = dt if dt is not None else (dynamic.lr / 10 if hasattr(dynamic, "lr") else t_end / 1000)
+    return record_dt / np.ceil(record_dt / base * (1 - 1e-12))
+
+
 def check_step(plan, w):
     """Warn when the SDE step is coarse for the sharpest curvature met in the second half of the records ``w``
     (where the ensemble has relaxed: the stationary spread is what the bias distorts)."""
@@ -274,8 +280,6 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
         n = 1 if single and isinstance(d, DETERMINISTIC) else n_particles
         step = dt if d.continuous else None
         if d.continuous and kwargs.get("record_dt") is not None and step != "auto":
-            tau = kwargs["record_dt"]
-            base = step if step is not None else getattr(d, "lr", t_end / 1000) / 10
-            step = tau / np.ceil(tau / base * (1 - 1e-12))
+            step = common_step(d, kwargs["record_dt"], step, t_end)
         out.append(simulate(loss, d, w0, n, t_end=t_end, dt=step, **kwargs))
     return out

@@ -210,3 +210,17 @@ def test_cli_schema_writes_the_page(tmp_path, capsys):
     assert cli.main(["schema", "--out", str(tmp_path / "experiments.md")]) == 0
     assert (tmp_path / "experiments.md").read_text() == experiment.schema_markdown()
     assert cli.main(["schema"]) == 0 and "## `[simulation]`" in capsys.readouterr().out
+
+
+def test_one_clock_and_auto_step_in_experiment_files(tmp_path):
+    """``record_dt`` gives every lens the same times, a deterministic lens from one start runs once,
+    and ``dt = "auto"`` reaches the SDE; a wrong ``dt`` names the key."""
+    text = GOOD.replace("record_every = 5", 'record_dt = 0.5\ndt = "auto"\ndt_tol = 0.02')
+    summary = experiment.run(write(tmp_path, text), out=tmp_path / "out")
+    results = [np.load(tmp_path / "out" / f) for f in sorted(summary["files"]) if f.endswith(".npz")]
+    assert len(results) == 2
+    for data in results:
+        np.testing.assert_allclose(data["t"], [0.0, 0.5, 1.0, 1.5, 2.0], atol=1e-12)
+    assert sorted(data["w"].shape[1] for data in results) == [1, 200]
+    with pytest.raises(ExperimentError, match=r'\[simulation\] dt must be a number or "auto"'):
+        experiment.run(write(tmp_path, GOOD.replace("record_every = 5", 'dt = "fine"')), out=tmp_path / "x")

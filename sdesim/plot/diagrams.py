@@ -152,9 +152,9 @@ def _lr_over_b(ax, xe, ye, xs, ys, b_on_x, n):
     grid = lambda e, s: np.geomspace(e[0], e[-1], 60) if s == "log" else np.linspace(e[0], e[-1], 60)
     XX, YY = np.meshgrid(grid(xe, xs), grid(ye, ys))
     B, LR = (XX, YY) if b_on_x else (YY, XX)
-    if not (B > 0).all():
+    ratio = np.ma.masked_where((B <= 0) | (LR <= 0), LR / np.where(B > 0, B, 1.0))   # linear axes may reach 0
+    if ratio.count() < 2 or ratio.min() == ratio.max():
         return
-    ratio = LR / B
     levels = np.geomspace(ratio.min(), ratio.max(), n + 2)[1:-1]
     cs = ax.contour(XX, YY, ratio, levels=levels, colors="white", linewidths=0.7, linestyles=":")
     ax.clabel(cs, fmt=lambda r: f"lr/B={r:.2g}", fontsize=7)
