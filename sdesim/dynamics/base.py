@@ -24,12 +24,7 @@ class Dynamic(ABC):
         """Plain description for a result's metadata (enough to rebuild the dynamic)."""
         out = {"type": type(self).__name__}
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            elif dataclasses.is_dataclass(v):
-                v = {"type": type(v).__name__, **dataclasses.asdict(v)}
-            out[f.name] = v
+            out[f.name] = _plain(getattr(self, f.name))
         return out
 
     @property
@@ -60,3 +55,12 @@ def check_positive(name, value, integer=False):
         raise ConfigError(f"{name} must be an integer, got {value}")
     if not np.isfinite(value) or value <= 0:
         raise ConfigError(f"{name} must be positive and finite, got {value}")
+
+
+def _plain(v):
+    """``v`` as JSON-able values; a dataclass (a schedule, nested ones too) as ``{"type": name, **fields}``."""
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if dataclasses.is_dataclass(v):
+        return {"type": type(v).__name__, **{f.name: _plain(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+    return v
