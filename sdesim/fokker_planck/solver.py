@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sdesim.errors import ConfigError, LossKindError, ShapeError
+from sdesim.losses.base import as_loss
 
 from . import observables
 from .balance import closed_form_steady_state
@@ -65,7 +66,8 @@ class FokkerPlanck:
                  noise_schedule=None, solver="auto", tol=1e-10):
         if (temperature is None) == (diffusion is None):
             raise ConfigError("give exactly one of temperature= and diffusion=")
-        if getattr(loss, "dim", grid.dim) != grid.dim:
+        loss = as_loss(loss)
+        if loss.dim != grid.dim:
             raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
         self.loss, self.grid = loss, grid
         self.solver, self.tol = solver, tol
