@@ -95,7 +95,6 @@ def run_case(case):
     Building the loss is not part of the case (the losses are fixed and valid); building
     the dynamic is.
     """
-    import numpy as np
     import sdesim as sd
 
     loss = loss_of(case["loss"])

@@ -274,7 +274,8 @@ def test_phase_diagram_plot(serial):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     lrs, Bs = [0.01, 0.02, 0.04], [1, 4, 16, 64]
-    ds = xr.Dataset({"fraction": (("lr", "batch_size", "seed", "basin"), np.random.default_rng(0).random((3, 4, 2, 2)))},
+    values = np.random.default_rng(0).random((3, 4, 2, 2))
+    ds = xr.Dataset({"fraction": (("lr", "batch_size", "seed", "basin"), values)},
                     coords={"lr": lrs, "batch_size": Bs, "seed": [0, 1], "basin": [0, 1]})
     ax = sd.plot.phase_diagram(ds, x="batch_size", y="lr", var="fraction", basin=1, ax=plt.figure().gca())
     assert ax.get_xscale() == ax.get_yscale() == "log"

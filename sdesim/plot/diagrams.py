@@ -28,6 +28,7 @@ def phase_diagram(data, batch_sizes=None, fraction=None, ax=None, label=None, *,
     (constant temperature ``lr / 2B``) are drawn and labelled.
     """
     import matplotlib.pyplot as plt
+
     from sdesim.errors import ConfigError
 
     ax = ax or plt.gca()

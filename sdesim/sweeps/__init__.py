@@ -34,8 +34,17 @@ from sdesim.sweeps.observables import (
 from sdesim.sweeps.spec import Constant, build_spec
 from sdesim.sweeps.store import open_sink
 
-__all__ = ["sweep", "Constant", "Observable", "basin_fractions_of", "escape_times_of", "first_passage_of",
-           "sharpness_of", "stationary_of", "trajectories"]
+__all__ = [
+    "Constant",
+    "Observable",
+    "basin_fractions_of",
+    "escape_times_of",
+    "first_passage_of",
+    "sharpness_of",
+    "stationary_of",
+    "sweep",
+    "trajectories",
+]
 
 
 def sweep(loss, dynamic, over=None, *, w0, n_particles=None, steps=None, t_end=None, dt=None, seeds=1,
@@ -100,12 +109,7 @@ def sweep(loss, dynamic, over=None, *, w0, n_particles=None, steps=None, t_end=N
             first, todo = todo[0], todo[1:]
             sink.write(first, spec.run(first))          # in this process: compiles the kernels once
             bar.update()
-            warmed = {spec.kernel_key(first)}
-            for i in todo:                               # the other kernels the grid needs
-                key = spec.kernel_key(i)
-                if key not in warmed:
-                    warmed.add(key)
-                    spec.run(i, warm=True)
+            spec.warm(todo, after=first)                 # and every other kernel the grid needs
         if todo:
             with executors.start(executor, workers, numba_threads) as runner:
                 for i, out in runner.map(spec, todo):

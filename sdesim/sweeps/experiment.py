@@ -95,7 +95,7 @@ def check(config: dict):
     """Validate a file with a ``[sweep]`` section (called by ``experiment.validate``)."""
     import dataclasses
 
-    import sdesim.dynamics as dynamics
+    from sdesim import dynamics
     from sdesim.experiment import DYNAMICS, _check_fields, _check_scalar, _schedule
     from sdesim.sweeps.spec import RUN_SETTINGS
 
@@ -124,8 +124,11 @@ def check(config: dict):
                                                                                 config["loss"].get("params", {}))):
             if name in keys:
                 raise _error(f"{name} is both swept ([sweep]) and fixed ({section}): give it once")
-    if "record_every" in sim:
-        raise _error("[simulation] record_every does not apply to a sweep: the observables choose their records")
+    for key in ("record_every", "record_dt"):
+        if key in sim:
+            raise _error(f"[simulation] {key} does not apply to a sweep: the observables choose their records")
+    if "dt_tol" in sim or sim.get("dt") == "auto":
+        raise _error("[simulation] dt = \"auto\" (and dt_tol) does not apply to a sweep: give dt as a number")
     if "seed" in sim and "seeds" in table:
         raise _error("give [sweep] seeds or [simulation] seed, not both")
     seeds = table.get("seeds", 1)
@@ -144,7 +147,8 @@ def check(config: dict):
             raise _error(f"[sweep] observe: type must be one of {sorted(OBSERVABLES)}, got {kind!r}")
         extra = set(o) - OBSERVABLES[kind] - {"type"}
         if extra:
-            raise _error(f"[sweep] observe {kind}: unknown key(s) {sorted(extra)}; allowed: {sorted(OBSERVABLES[kind])}")
+            raise _error(f"[sweep] observe {kind}: unknown key(s) {sorted(extra)}; "
+                         f"allowed: {sorted(OBSERVABLES[kind])}")
         if kind in ("basin_fractions", "escape_times") and "centers" not in o and "catalog" not in config["loss"]:
             raise _error(f"[sweep] observe {kind} needs centers (the minima) unless the loss is a catalog landscape")
     figure = config.get("plots", {}).get("phase_diagram", {})
@@ -211,7 +215,7 @@ def run(config: dict, path, out=None, scheduler=None, resume=False) -> dict:
     ds = sd.sweep(loss, cls, over, fixed=dyn, seeds=seeds, observe=_observables(table.get("observe", []), loss),
                   executor=scheduler or table.get("executor", "serial"), workers=table.get("workers"),
                   numba_threads=table.get("numba_threads"), store=store, resume=resume, **sim)
-    files = {str(store): "the sweep, for xarray.open_zarr (every point written as it finished)"}
+    files = {str(store): "the sweep, for xarray.open_zarr (points written as they finished)"}
     _figure(ds, over, config.get("plots", {}), folder, files)
     resolved = {**config, "sweep": {**table, **over, "seeds": seeds, "store": str(store)},
                 "output": {"folder": str(folder)}, "sdesim_version": sd.__version__}

@@ -29,9 +29,22 @@ import numpy as np
 
 from sdesim.errors import ConfigError, ShapeError
 
-__all__ = ["Observable", "FinalState", "BasinFractions", "Stationary", "FirstPassageTimes", "EscapeTimes",
-           "Sharpness", "Trajectories", "basin_fractions_of", "stationary_of", "first_passage_of",
-           "escape_times_of", "sharpness_of", "trajectories"]
+__all__ = [
+    "BasinFractions",
+    "EscapeTimes",
+    "FinalState",
+    "FirstPassageTimes",
+    "Observable",
+    "Sharpness",
+    "Stationary",
+    "Trajectories",
+    "basin_fractions_of",
+    "escape_times_of",
+    "first_passage_of",
+    "sharpness_of",
+    "stationary_of",
+    "trajectories",
+]
 
 
 class Observable:

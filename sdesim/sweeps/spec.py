@@ -28,12 +28,15 @@ import typing
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from sdesim.errors import ConfigError, SdesimError, UnsupportedError
 
 RUN_SETTINGS = ("n_particles", "steps", "t_end", "dt")
+#: ``record_every`` of runs that need only their final state (records step 0 and the last).
+FINAL_ONLY = 2**62
 SCALAR_TYPES = (bool, int, float, str)
 
 
@@ -144,7 +147,7 @@ class Spec:
             for name, vals in zip(a.names, a.values):
                 values[name] = vals[i]
         merged = {**self.fixed, **values}
-        kinds = self.kinds()
+        kinds = self.kinds
         loss = self._loss({k: v for k, v in merged.items() if kinds[k] == "loss"})
         dyn = _build_dynamic(self.dynamic, {k: v for k, v in merged.items() if kinds[k] == "dynamic"})
         settings = {**self.settings, **{k: v for k, v in merged.items() if kinds[k] == "run"}}
@@ -156,12 +159,10 @@ class Spec:
         values = {n: vals[i] for a, i in zip(self.axes, position) for n, vals in zip(a.names, a.values)}
         return ", ".join(f"{k}={v!r}" for k, v in {**values, "seed": self.seeds[position[-1]]}.items())
 
+    @cached_property
     def kinds(self) -> dict:
         """``{name: "run" | "loss" | "dynamic"}`` for every name the sweep may set."""
-        out = {n: "dynamic" for n in dynamic_names(self.dynamic)}
-        out.update({n: "loss" for n in loss_names(self.loss)})
-        out.update({n: "run" for n in RUN_SETTINGS})
-        return out
+        return _kinds(self.loss, self.dynamic)
 
     def _loss(self, params: dict):
         key = tuple(sorted(params.items()))
@@ -222,11 +223,11 @@ class Spec:
                                           f"{point.where()}): keep it the same across the sweep")
         return Layout(self.dims, self.shape, self.coords(), variables, dims)
 
-    def recording(self, n_steps) -> tuple:
+    def recording(self) -> tuple:
         """``(record_every, keep)`` of every run: the observables' cadence, else the final state only."""
         every = [o.record_every for o in self.observables if o.record_every is not None]
         keep = "all" if any(o.keep == "all" for o in self.observables) else "final"
-        return (every[0] if every else max(1, n_steps)), keep
+        return (every[0] if every else FINAL_ONLY), keep
 
     def run(self, index: int, warm: bool = False) -> dict:
         """Run the point at ``index`` and reduce it by every observable: ``{name: array}``.
@@ -234,7 +235,6 @@ class Spec:
         ``warm=True`` runs one particle for one step instead (compiling the kernels the point
         needs) and ignores what the observables make of it.
         """
-        from sdesim.plan import clock
         from sdesim.simulation import simulate
 
         point = self.point(index)
@@ -244,8 +244,7 @@ class Spec:
             s.update(n_particles=1, steps=1, t_end=None)
             w0 = np.asarray(w0, dtype=float)
             w0 = w0[:1] if w0.ndim == 2 else w0
-        n_steps, _ = clock(point.dynamic, s.get("steps"), s.get("t_end"), s.get("dt"))
-        record_every, keep = self.recording(n_steps)
+        record_every, keep = self.recording()
         reducers = [r for obs in self.observables for r in obs.reducers(point)]
         result = simulate(point.loss, point.dynamic, w0, n_particles=s.get("n_particles", 1),
                           steps=s.get("steps"), t_end=s.get("t_end"), dt=s.get("dt"),
@@ -265,6 +264,16 @@ class Spec:
             values = obs(result, point)
             out.update({name: values[name] for name in obs.variables})
         return out
+
+    def warm(self, indices, after=None):
+        """Run one particle for one step of each distinct kernel among ``indices`` (those of the point
+        ``after``, already run, excepted): compiled here once, workers load them from the cache."""
+        done = set() if after is None else {self.kernel_key(after)}
+        for i in indices:
+            key = self.kernel_key(i)
+            if key not in done:
+                done.add(key)
+                self.run(i, warm=True)
 
     def kernel_key(self, index: int) -> tuple:
         """What decides the compiled kernels of a point: its loss and the structure of its dynamic."""
@@ -296,8 +305,7 @@ def build_spec(loss, dynamic, over, seeds, fixed, w0, settings, observables, bac
         raise ConfigError(f"fixed must be a mapping of names to values, got {fixed!r}")
     fixed = dict(fixed or {})
     swept = [n for a in axes for n in a.names]
-    allowed = {n: k for k, names in (("dynamic", dynamic_names(dynamic)), ("loss", loss_names(loss)),
-                                     ("run", RUN_SETTINGS)) for n in names}
+    allowed = _kinds(loss, dynamic, check=set(swept) | set(fixed))
     for name in swept + list(fixed):
         if name == "seed":
             raise ConfigError("do not sweep 'seed' by name: give seeds= (a count or a list of seeds)")
@@ -314,9 +322,26 @@ def build_spec(loss, dynamic, over, seeds, fixed, w0, settings, observables, bac
     if clash:
         raise ConfigError(f"{', '.join(map(repr, clash))} given both as a setting and in over/fixed: give it once")
     _check_loss_params(loss, [n for n in swept if allowed[n] == "loss"])
+    steps = [settings.get("dt"), fixed.get("dt")] + [v for a in axes for n, vals in zip(a.names, a.values)
+                                                     if n == "dt" for v in vals]
+    if any(isinstance(v, str) for v in steps):
+        raise ConfigError("dt='auto' picks each run's step from the curvature at its start; a sweep needs the "
+                          "same clock rule at every point: give dt as a number (or sweep it)")
     axes = tuple(_coerce(a, dynamic) for a in axes)
     return Spec(loss, dynamic, axes, parse_seeds(seeds), fixed, w0, dict(settings), tuple(observables),
                 backend, integrator, bound)
+
+
+def _kinds(loss, dynamic, check=()) -> dict:
+    """``{name: "dynamic" | "loss" | "run"}``; a name of ``check`` of two kinds raises (it is ambiguous)."""
+    out = {}
+    for kind, names in (("dynamic", dynamic_names(dynamic)), ("loss", loss_names(loss)), ("run", RUN_SETTINGS)):
+        for name in names:
+            if name in out and name in check:
+                raise ConfigError(f"{name!r} names both a {out[name]} setting and a {kind} one: rename the "
+                                  "loss parameter")
+            out[name] = kind
+    return out
 
 
 def parse_over(over) -> tuple:

@@ -97,7 +97,10 @@ class ZarrStore(Memory):
             if not resume:
                 raise ConfigError(f"{self.path} exists: pass resume=True (sdesim run --resume) to complete "
                                   "the sweep it holds, or remove it (or choose another store)")
-            self.group = zarr.open_group(str(self.path), mode="r+")
+            try:
+                self.group = zarr.open_group(str(self.path), mode="r+")
+            except Exception as exc:  # noqa: BLE001 (zarr's errors differ between versions)
+                raise FormatError(f"{self.path} is not a zarr store: {exc}") from None
             self._check_same(attrs)
         else:
             self._create(attrs)
@@ -108,7 +111,6 @@ class ZarrStore(Memory):
         self.pending, self.flushed = [], time.monotonic()
 
     def _create(self, attrs):
-        xr = import_xarray()
         lay = self.layout
         chunks = {n: chunking(lay.grid_shape, lay.shape(n)[len(lay.grid_shape):]) for n in lay.variables}
         try:
