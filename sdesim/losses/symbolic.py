@@ -99,6 +99,11 @@ class Loss(BaseLoss):
         return len(self.variables)
 
     def __repr__(self):
+        return self._repr
+
+    @cached_property
+    def _repr(self) -> str:
+        # printing a sympy expression takes milliseconds: once per loss (sweeps call it per point)
         return f"Loss({str(self.expr)!r}, vars={self.names})"
 
     def __getstate__(self):
