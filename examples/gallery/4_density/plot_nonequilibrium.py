@@ -44,7 +44,7 @@ anisotropic = sd.SGDDiffusion(lr, B, noise="anisotropic")      # D = lr S / 2B
 # ($h_2/h_1$ between $|D_{12}|/D_{11}$ and $D_{22}/|D_{12}|$), then both steady states
 # and their probability currents.
 half = 5.0 * np.sqrt(np.maximum(P.diagonal(), T / H.diagonal()))
-m = max(41, int(181 * SCALE))
+m = max(81, int(181 * SCALE))
 h1 = 2 * half[0] / m
 h2 = h1 * np.sqrt(S[1, 1] / S[0, 0])
 m2 = int(np.ceil(2 * half[1] / h2))

@@ -46,7 +46,7 @@ ds = sd.sweep(land, sd.SGD, over={"lr": lrs, "batch_size": batch_sizes}, seeds=2
               fixed={"noise_covariance": [[S_NOISE]]}, w0=[shallow],
               n_particles=max(20, int(500 * SCALE)), t_end=t_end,
               observe=[sd.analysis.basin_fractions_of(basins)], executor="serial",
-              backend=BACKEND)
+              backend=BACKEND, progress=False)
 print(ds)
 
 # %%

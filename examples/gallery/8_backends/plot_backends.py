@@ -71,9 +71,9 @@ for name in dict.fromkeys([backend, "numpy"]):
           f"({res.metadata['stepper']})")
 
 fig, ax = plt.subplots(figsize=(5.0, 2.6), layout="constrained")
-rates = [n * steps / timings[name] for name in timings]
+rates = [n * steps / timings[name] / 1e6 for name in timings]
 ax.barh(list(timings), rates, color=["#0072B2", "#999999"][:len(rates)])
-ax.set(xscale="log", xlabel="particle-steps per second",
+ax.set(xlabel="million particle-steps per second",
        title=f"SGD, {n} particles, double_well_2d")
 
 # %%
