@@ -156,7 +156,7 @@ def clock(dynamic, steps=None, t_end=None, dt=None) -> tuple[int, float]:
         if t_end is None:
             if steps is None:
                 raise ConfigError("give t_end (or steps) for a continuous dynamic")
-            t_end = _count("steps", steps) * dt
+            t_end = check_count("steps", steps) * dt
         n = max(1, int(round(t_end / dt)))
         return n, t_end / n
     if dt is not None:
@@ -165,15 +165,20 @@ def clock(dynamic, steps=None, t_end=None, dt=None) -> tuple[int, float]:
         if t_end is None:
             raise ConfigError("give steps (or t_end) for a discrete dynamic")
         steps = int(round(t_end / lr))
-    return _count("steps", steps), float(lr)
+    return check_count("steps", steps), float(lr)
 
 
-def _count(name, value, minimum=0) -> int:
+def check_count(name, value, minimum=0) -> int:
     """``value`` as an integer ``>= minimum`` (bools and non-integral numbers refused)."""
-    if isinstance(value, bool) or not np.isscalar(value) or not np.isreal(value) \
-            or not np.isfinite(value) or int(value) != value or value < minimum:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        count = int(value)
+    elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        count = int(value)
+    else:
+        count = None
+    if count is None or count < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return count
 
 
 def initial_states(w0, n_particles, dim, names) -> np.ndarray:
@@ -200,8 +205,8 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
     if family is None:
         raise ConfigError(f"expected a dynamic ({', '.join(c.__name__ for c in FAMILIES)}), "
                           f"got {type(dynamic).__name__}")
-    n_particles = _count("n_particles", n_particles, minimum=1)
-    seed = _count("seed", seed)
+    n_particles = check_count("n_particles", n_particles, minimum=1)
+    seed = check_count("seed", seed)
     if seed >= 2**64:
         raise ConfigError(f"seed must be below 2**64, got {seed}")
     if not (np.isscalar(bound) and bound > 0):

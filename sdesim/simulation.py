@@ -29,7 +29,7 @@ from sdesim.dynamics import GD, GradientFlow, ModifiedFlow, SGDDiffusion
 from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, StepSizeWarning, UnsupportedError
 from sdesim.integrators import bias
 from sdesim.losses.base import as_loss
-from sdesim.plan import initial_states, resolve
+from sdesim.plan import check_count, initial_states, resolve
 from sdesim.result import Result
 
 DETERMINISTIC = (GD, GradientFlow, ModifiedFlow)
@@ -90,12 +90,9 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         raise ConfigError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
     if keep not in ("all", "final"):
         raise ConfigError(f"keep must be 'all' or 'final', got {keep!r}")
-    if isinstance(record_every, bool) or not np.isscalar(record_every) or int(record_every) != record_every \
-            or record_every < 1:
-        raise ConfigError(f"record_every must be a positive integer, got {record_every!r}")
-    if segment_steps is not None and (isinstance(segment_steps, bool) or not np.isscalar(segment_steps)
-                                      or int(segment_steps) != segment_steps or segment_steps < 1):
-        raise ConfigError(f"segment_steps must be a positive integer, got {segment_steps!r}")
+    record_every = check_count("record_every", record_every, minimum=1)
+    if segment_steps is not None:
+        segment_steps = check_count("segment_steps", segment_steps, minimum=1)
     if isinstance(dt, str):
         dt = _auto_step(loss, dynamic, w0, n_particles, integrator, dt, dt_tol)
     plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound)
