@@ -156,7 +156,9 @@ def clock(dynamic, steps=None, t_end=None, dt=None) -> tuple[int, float]:
         if t_end is None:
             if steps is None:
                 raise ConfigError("give t_end (or steps) for a continuous dynamic")
-            t_end = check_count("steps", steps) * dt
+            if check_count("steps", steps) == 0:
+                return 0, float(dt)
+            t_end = steps * dt
         n = max(1, int(round(t_end / dt)))
         return n, t_end / n
     if dt is not None:

@@ -207,7 +207,7 @@ def main():
         if not line:
             continue
         request = json.loads(line)
-        print(f"[worker] case {request['id']}: {line[:2000]}", file=sys.stderr, flush=True)
+        print(f"[worker] case {request['id']}", file=sys.stderr, flush=True)
         try:
             answer = run_case(request["case"])
         except Exception as exc:  # noqa: BLE001 - a fault of the harness, not of the case

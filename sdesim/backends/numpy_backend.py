@@ -78,9 +78,10 @@ def advance_flow(plan, state, k0, k1, record):
             W, state.scratch["h"], t_stop = plan.integrator.integrate(
                 plan.drift, state.W[alive], k * plan.dt, stop * plan.dt, state.scratch.get("h"), bound=plan.bound)
             state.W[alive] = W
-            # a particle stopped at t diverged at the first step k with k * dt >= t
+            # a particle stopped at t diverged at the first step after the start k with k * dt >= t
             stopped = np.flatnonzero(alive)[np.isfinite(t_stop)]
-            state.diverged_at[stopped] = np.ceil(t_stop[np.isfinite(t_stop)] / plan.dt - 1e-9).astype(np.int64)
+            state.diverged_at[stopped] = np.maximum(
+                k + 1, np.ceil(t_stop[np.isfinite(t_stop)] / plan.dt - 1e-9).astype(np.int64))
             mark_divergence(plan, state, stop)
         k = stop
         if stop in record and stop < k1:
@@ -114,8 +115,9 @@ class NumpyBackend(Backend):
             if k in record:
                 records.append(state.W.copy())
             alive = state.diverged_at < 0
-            state.W[alive] = step(plan, state, k, alive)
-            mark_divergence(plan, state, k + 1)
+            if alive.any():
+                state.W[alive] = step(plan, state, k, alive)
+                mark_divergence(plan, state, k + 1)
         return records
 
 

@@ -72,6 +72,8 @@ class ModifiedFlow(Dynamic):
             raise ConfigError(f"kind must be 'gd' or 'sgd', got {self.kind!r}")
         if self.kind == "sgd" and (self.batch_size is None or self.order != 1):
             raise ConfigError("kind='sgd' needs batch_size and order=1 (Smith et al.'s modified loss)")
+        if self.kind == "sgd":
+            check_positive("batch_size", self.batch_size, integer=True)
         if self.kind == "gd" and self.batch_size is not None:
             raise ConfigError("batch_size applies to kind='sgd' only (GD's modified flow has no minibatches)")
 

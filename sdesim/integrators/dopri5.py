@@ -8,6 +8,8 @@ Norsett & Wanner, table 5.2.
 
 import numpy as np
 
+from sdesim.errors import DivergenceError
+
 C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1])
 A = [
     [],
@@ -38,7 +40,8 @@ class Dopri5:
         forces the shared step below round-off (a finite-time blow-up), is stopped: its
         row is NaN from then on and ``t_stop`` (``(N,)``, NaN for the others) holds the
         time it was stopped, so the rest of the ensemble goes on. Raises
-        ``FloatingPointError`` when the step underflows with no particle to blame.
+        :class:`~sdesim.errors.DivergenceError` when the steps left at the current step size would
+        exceed ``max_steps`` (a stiff field).
         """
         with np.errstate(over="ignore", invalid="ignore"):   # overflowing trial stages are rejected
             return self._integrate(field, W, t0, t1, h, bound)
@@ -54,9 +57,13 @@ class Dopri5:
         t = t0
         X = W[active]
         k1 = field(X, t) if active.size else X
-        for _ in range(self.max_steps):
+        for n in range(self.max_steps):
             if not active.size:
                 return W, h, t_stop
+            if n > 1000 and t1 - t > h * (self.max_steps - n):
+                raise DivergenceError(f"the flow is too stiff for explicit adaptive steps: step {h:.2g} with "
+                                      f"{t1 - t:.3g} of time left would exceed {self.max_steps} steps (a modified "
+                                      f"flow far beyond lr * curvature ~ 1?)")
             h = min(h, t1 - t)
             ks = [k1]
             for i in range(1, 7):
@@ -82,12 +89,11 @@ class Dopri5:
                 factor = 0.9 * norm ** -0.2
             h *= min(5.0, max(0.2, factor))
             if h < 1e-14 * max(1.0, abs(t)):
-                culprits = per > 1.0
-                if culprits.all():
-                    raise FloatingPointError(f"dopri5 step size underflow at t={t:g}")
-                active, X, k1 = self._stop(W, t_stop, active, X, k1, culprits, t)
+                # the particles that force the step below round-off blow up in finite time: stop them
+                active, X, k1 = self._stop(W, t_stop, active, X, k1, per > 1.0, t)
                 h = 1e-3 * max(span, 1e-12)
-        raise FloatingPointError(f"dopri5 exceeded {self.max_steps} steps before t={t1:g}")
+        raise DivergenceError(f"dopri5 exceeded {self.max_steps} steps before t={t1:g}: the flow is too stiff "
+                              f"for an explicit adaptive scheme")
 
     @staticmethod
     def _stop(W, t_stop, active, X, k1, mask, t):
