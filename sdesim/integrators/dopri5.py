@@ -30,7 +30,7 @@ class Dopri5:
     name = "dopri5"
     order = 5
 
-    def __init__(self, rtol=1e-10, atol=1e-12, max_steps=1_000_000):
+    def __init__(self, rtol=1e-10, atol=1e-12, max_steps=200_000):
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps
 
     def integrate(self, field, W, t0, t1, h=None, bound=np.inf):
