@@ -409,6 +409,8 @@ def run(path, out=None, scheduler=None, resume=False) -> dict:
         if not dyn.continuous:
             settings.pop("dt", None)
             settings.pop("integrator", None)
+        elif settings.get("dt") == "auto" and not isinstance(dyn, sd.SGDDiffusion):
+            settings.pop("dt")                  # "auto" picks an SDE's step; flows take the default
         if isinstance(dyn, DETERMINISTIC) and np.ndim(settings.get("w0")) <= 1:
             settings["n_particles"] = 1          # as compare: a deterministic lens from one start runs once
         if dyn.continuous and settings.get("record_dt") and settings.get("dt") != "auto":

@@ -96,6 +96,26 @@ class Plan:
         return self.dynamic.label
 
     @property
+    def lr(self) -> float:
+        """The base learning rate (``None`` for gradient flow)."""
+        return getattr(self.dynamic, "lr", None)
+
+    @property
+    def batch_size(self) -> int:
+        """``B`` of SGD and the SGD diffusion (1 otherwise)."""
+        return getattr(self.dynamic, "batch_size", None) or 1
+
+    @property
+    def noise_scale(self) -> float:
+        """``s`` of the SGD diffusion's noise (1 otherwise)."""
+        return getattr(self.dynamic, "noise_scale", 1.0)
+
+    @property
+    def modified(self) -> bool:
+        """Whether the SDE's drift is the modified one."""
+        return bool(getattr(self.dynamic, "modified", False))
+
+    @property
     def momentum(self) -> float:
         return getattr(self.dynamic, "momentum", 0.0)
 
@@ -145,6 +165,8 @@ class Plan:
 def clock(dynamic, steps=None, t_end=None, dt=None) -> tuple[int, float]:
     """``(n_steps, dt)`` of a run on the clock ``t = k * lr`` (``dt = lr`` for discrete dynamics)."""
     lr = getattr(dynamic, "lr", None)
+    if steps is not None and t_end is not None:
+        raise ConfigError(f"give steps or t_end, not both (got steps={steps!r}, t_end={t_end!r})")
     for name, value in (("t_end", t_end), ("dt", dt)):
         if value is not None and not (np.isscalar(value) and np.isfinite(value) and value > 0):
             raise ConfigError(f"{name} must be a positive number, got {value!r}")

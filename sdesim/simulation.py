@@ -95,6 +95,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         segment_steps = check_count("segment_steps", segment_steps, minimum=1)
     if isinstance(dt, str):
         dt = _auto_step(loss, dynamic, w0, n_particles, integrator, dt, dt_tol)
+        if record_dt is not None:            # a step that divides record_dt, still within dt_tol
+            dt = common_step(dynamic, record_dt, dt)
     plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound)
     loss, n_steps, dt = plan.loss, plan.n_steps, plan.dt
     W0 = initial_states(w0, plan.n_particles, plan.dim, loss.names)
@@ -225,7 +227,7 @@ def check_step(plan, w):
     """Warn when the SDE step is coarse for the sharpest curvature met in the second half of the records ``w``
     (where the ensemble has relaxed: the stationary spread is what the bias distorts)."""
     late = w[len(w) // 2:]
-    h = bias.top_curvature(plan.loss, late[:: max(1, len(late) // 8)])
+    h = bias.top_curvature(plan.loss, late[:: max(1, len(late) // 8)], plan.n_steps * plan.dt)
     if not h > 0:                   # no stationary spread along a flat or unstable direction
         return
     ratio = float(bias.variance_ratio(plan.integrator, h * plan.dt)[0])
@@ -233,7 +235,8 @@ def check_step(plan, w):
         name = plan.integrator.name
         off = (f"{name} is unstable along it" if not np.isfinite(ratio)
                else f"{name}'s stationary variance along it is {100 * (ratio - 1):+.0f}% off the SDE's")
-        remedy = "a smaller dt or dt='auto'" + (", or integrator='heun'" if plan.integrator.weak_order < 2 else "")
+        heun = plan.integrator.weak_order < 2 and plan.noise.additive
+        remedy = "a smaller dt or dt='auto'" + (", or integrator='heun'" if heun else "")
         warnings.warn(f"{plan.label}: dt = {plan.dt:.3g} against the curvature where the particles sit, "
                       f"h = {h:.3g} (h dt = {h * plan.dt:.3g}): {off}. Use {remedy}.",
                       StepSizeWarning, stacklevel=3)
@@ -275,7 +278,7 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
     out = []
     for d in dynamics:
         n = 1 if single and isinstance(d, DETERMINISTIC) else n_particles
-        step = dt if d.continuous else None
+        step = dt if d.continuous and (dt != "auto" or isinstance(d, SGDDiffusion)) else None
         if d.continuous and kwargs.get("record_dt") is not None and step != "auto":
             step = common_step(d, kwargs["record_dt"], step, t_end)
         out.append(simulate(loss, d, w0, n, t_end=t_end, dt=step, **kwargs))

@@ -269,3 +269,18 @@ def test_docs_example_backend(qm, monkeypatch):
     np.testing.assert_allclose(b.w, a.w, rtol=0, atol=1e-6)           # float32 accuracy
     with pytest.raises(UnsupportedError, match="GD on quadratic models only"):
         run(qm, sd.SGD(lr=0.1), "float32")
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+@pytest.mark.parametrize("kind,dyn", [
+    ("symbolic", sd.SGDDiffusion(lr=0.05, batch_size=3)),
+    ("symbolic", sd.SGD(lr=0.05, batch_size=3, momentum=0.5, noise_covariance=[[1.0, 0.3], [0.3, 0.5]])),
+    ("finite_sum", sd.SGD(lr=0.05, batch_size=3)),
+    ("finite_sum", sd.SGD(lr=0.05, batch_size=3, sampling="shuffle")),
+    ("quadratic", sd.SGD(lr=0.05, batch_size=3, momentum=0.5)),
+    ("quadratic", sd.SGDDiffusion(lr=0.05, batch_size=3, noise="anisotropic"))],
+    ids=["sym-sde", "sym-sgd-momentum", "fs-replacement", "fs-shuffle", "qm-dense", "qm-spectral"])
+def test_many_chunks(losses, backend, kind, dyn):
+    """300 particles span several chunks of every compiled kernel (32, 64 and 256 particles): each
+    particle keeps its own random stream wherever its chunk starts."""
+    conforms(backend, losses[kind], dyn, n=300, steps=12)

@@ -58,7 +58,7 @@ class Backend(ABC):
 
     name: str = ""
     install: str = ""
-    """What to install when :meth:`available` says no (e.g. ``pip install "sdesim[gpu]"``)."""
+    """What to install when :meth:`available` says no (e.g. ``pip install cupy-cuda12x`` for a GPU backend)."""
 
     def available(self) -> tuple[bool, str]:
         """``(True, "")``, or ``(False, why)``."""

@@ -53,7 +53,7 @@ class NumbaBackend(Backend):
 
 def _reference_reason(plan) -> str:
     """Why no compiled kernel runs ``plan`` (``""`` when one does)."""
-    dyn, kind = plan.dynamic, plan.kind
+    kind = plan.kind
     if plan.family == "flow":
         return "flows take adaptive Dormand-Prince steps (on the compiled vector field)"
     if plan.family == "sde":
@@ -62,24 +62,25 @@ def _reference_reason(plan) -> str:
             return f"{type(plan.integrator).__name__} has no compiled kernel"
         if not plan.noise.additive and plan.noise.rank is not None:
             return "low-rank noise of a state-dependent covariance needs an eigendecomposition per step"
-        if dyn.modified and kind != "symbolic":
+        if plan.modified and kind != "symbolic":
             return "the modified drift needs Hessian-gradient products"
     if plan.nudge[0] and kind == "finite_sum":
         return "nudging a finite sum needs its Hessian eigenvectors every step"
+    if plan.nudge[0] and kind == "quadratic" and plan.loss.hessian_eigenvectors.shape[1] < plan.dim:
+        return "nudging a quadratic model stored by its top eigenpairs needs the eigenvectors of the full H"
     return ""
 
 
 def _coefficients(plan, k0, k1):
     """Per-step ``(a_k, b_k, lr_k)`` of the common update (see :mod:`.numba_source`)."""
-    dyn = plan.dynamic
     lr = plan.lr_at(np.arange(k0, k1))
     if plan.family == "sde":
         a = np.full(k1 - k0, plan.dt)
-        b = np.sqrt(lr * plan.dt * dyn.noise_scale / dyn.batch_size)
+        b = np.sqrt(lr * plan.dt * plan.noise_scale / plan.batch_size)
         return a, b, lr
     if plan.noise is None and plan.sampler is None:          # GD
         return lr, np.zeros_like(lr), lr
-    return lr, -lr / np.sqrt(dyn.batch_size), lr
+    return lr, -lr / np.sqrt(plan.batch_size), lr
 
 
 # --- symbolic losses ----------------------------------------------------------------
@@ -107,13 +108,13 @@ def _symbolic_noise(plan):
 
 
 def _advance_symbolic(plan, state, k0, k1, record, R):
-    loss, dyn = plan.loss, plan.dynamic
+    loss = plan.loss
     a, b, _ = _coefficients(plan, k0, k1)
     scheme = SCHEMES[type(plan.integrator)] if plan.family == "sde" else "euler"
     noise, G = _symbolic_noise(plan)
     nudge_k, nudge_factor = plan.nudge
     module = _symbolic_module(loss, noise, G.shape[1], scheme, bool(plan.momentum), bool(nudge_k),
-                              bool(getattr(dyn, "modified", False)))
+                              plan.modified)
     # parameters and learning rates at t_k for k0 <= k <= k1: the predictor-corrector schemes
     # evaluate their second drift at t_{k+1}, as the NumPy integrators do
     steps = np.arange(k0, k1 + 1)
@@ -131,13 +132,13 @@ def _advance_symbolic(plan, state, k0, k1, record, R):
 # --- quadratic models ---------------------------------------------------------------
 def _quadratic_step(plan, a, b, lr):
     """``(K, L, kappa, a, b, three_point)`` of the linear kernel: the integrator's affine step, or SGD/GD's."""
-    model, dyn = plan.loss, plan.dynamic
+    model = plan.loss
     H, dim = model.H, model.dim
     if plan.family == "sde":
         step = plan.integrator.affine(H, model.hessian_eigenvalues, plan.noise.factor, plan.dt,
-                                      dyn.noise_scale * dyn.lr / dyn.batch_size)
+                                      plan.noise_scale * plan.lr / plan.batch_size)
         if step.exact:
-            a, b = np.ones_like(a), np.sqrt(lr / dyn.lr)
+            a, b = np.ones_like(a), np.sqrt(lr / plan.lr)
         return step.K, step.L, step.kappa, a, b, step.three_point
     L = np.zeros((dim, 0)) if plan.noise is None else plan.noise.factor
     nudge_k, nudge_factor = plan.nudge

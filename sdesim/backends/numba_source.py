@@ -5,7 +5,7 @@ loop inside, then the particle loop, with the state in registers (scalar
 locals ``_x0, _x1, ...``) and the drift inlined from the loss expression. State
 arrays are structure-of-arrays, ``W[dim, N]``, so the inner particle loop reads
 contiguous memory. Random numbers come from :mod:`sdesim.rng` with the
-counter layout of :mod:`sdesim.backends.common`, so the kernels reproduce the
+counter layout of :mod:`sdesim.plan`, so the kernels reproduce the
 NumPy reference backend number for number.
 
 One update covers GD, SGD with Gaussian noise, momentum and Nesterov, and the

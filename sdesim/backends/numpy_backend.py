@@ -37,7 +37,7 @@ def stochastic_gradient(plan, state, W, k, t, alive):
     G = plan.noise.factor_at(loss, W, t)
     Z = gaussians(plan.seed, k, plan.n_particles, plan.n_normals)[alive]
     noise = Z @ G.T if G.ndim == 2 else np.einsum("nij,nj->ni", G, Z)
-    return loss.grad(W, t) + noise / np.sqrt(plan.dynamic.batch_size)
+    return loss.grad(W, t) + noise / np.sqrt(plan.batch_size)
 
 
 def nudge(plan, W, g, t):
@@ -51,7 +51,7 @@ def nudge(plan, W, g, t):
 
 def discrete_step(plan, state, k, alive):
     t = k * plan.dt
-    lr = float(plan.dynamic.lr_at(t))
+    lr = float(plan.lr_at(k))
     W, V = state.W[alive], state.V[alive]
     look = lookahead(W, V, plan.momentum, plan.lookahead != 0.0)
     g = stochastic_gradient(plan, state, look, k, t, alive)

@@ -50,6 +50,13 @@ class WithLearningRate:
         return self.lr * multiplier(self.schedule, t)
 
 
+def as_count(obj, name):
+    """Store the integral field ``name`` of the frozen dataclass ``obj`` as an ``int`` (``4.0`` -> ``4``)."""
+    value = getattr(obj, name)
+    if value is not None:
+        object.__setattr__(obj, name, int(value))
+
+
 def check_positive(name, value, integer=False):
     if integer and (int(value) != value):
         raise ConfigError(f"{name} must be an integer, got {value}")

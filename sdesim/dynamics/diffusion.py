@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
+from sdesim.dynamics.base import Dynamic, WithLearningRate, as_count, check_positive
 from sdesim.dynamics.noise import check_noise_spec, resolve_noise
 from sdesim.dynamics.schedules import Schedule
 from sdesim.errors import ConfigError
@@ -58,6 +58,8 @@ class SGDDiffusion(Dynamic, WithLearningRate):
             check_positive("rank", self.rank, integer=True)
         elif self.rank is not None:
             raise ConfigError(f"rank={self.rank} applies to noise='lowrank' only (noise={self.noise!r})")
+        as_count(self, "batch_size")
+        as_count(self, "rank")
         cov, fac = check_noise_spec(self.noise_covariance, self.noise_factor)
         object.__setattr__(self, "noise_covariance", cov)
         object.__setattr__(self, "noise_factor", fac)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sdesim.dynamics.base import Dynamic, WithLearningRate, check_positive
+from sdesim.dynamics.base import Dynamic, WithLearningRate, as_count, check_positive
 from sdesim.dynamics.noise import check_noise_spec
 from sdesim.dynamics.sampling import SAMPLINGS
 from sdesim.dynamics.schedules import Schedule
@@ -75,6 +75,8 @@ class SGD(Dynamic, WithLearningRate):
         if int(self.nudge_k) != self.nudge_k or self.nudge_k < 0 or not self.nudge_factor >= 0:
             raise ConfigError(f"nudge_k must be a non-negative integer and nudge_factor non-negative, "
                               f"got {self.nudge_k}, {self.nudge_factor}")
+        as_count(self, "batch_size")
+        as_count(self, "nudge_k")
         cov, fac = check_noise_spec(self.noise_covariance, self.noise_factor)
         object.__setattr__(self, "noise_covariance", cov)
         object.__setattr__(self, "noise_factor", fac)

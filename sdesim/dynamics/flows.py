@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from sdesim.dynamics.base import Dynamic, check_positive
+from sdesim.dynamics.base import Dynamic, as_count, check_positive
 from sdesim.errors import ConfigError, LossKindError
 
 
@@ -74,6 +74,8 @@ class ModifiedFlow(Dynamic):
             raise ConfigError("kind='sgd' needs batch_size and order=1 (Smith et al.'s modified loss)")
         if self.kind == "sgd":
             check_positive("batch_size", self.batch_size, integer=True)
+        as_count(self, "order")
+        as_count(self, "batch_size")
         if self.kind == "gd" and self.batch_size is not None:
             raise ConfigError("batch_size applies to kind='sgd' only (GD's modified flow has no minibatches)")
 

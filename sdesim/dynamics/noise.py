@@ -26,8 +26,9 @@ from sdesim.linalg import check_psd, psd_eigen
 def check_factor(name: str, F, dim: int | None = None) -> np.ndarray:
     """A noise factor ``G`` of shape ``(dim, r)``, finite."""
     F = np.asarray(F, dtype=float)
-    if F.ndim != 2 or (dim is not None and F.shape[0] != dim):
-        raise ShapeError(f"{name} must have shape ({dim if dim is not None else 'd'}, r), got {F.shape}")
+    if F.ndim != 2 or (dim is not None and F.shape[0] != dim) or F.shape[1] < 1:
+        raise ShapeError(f"{name} must have shape ({dim if dim is not None else 'd'}, r) with r >= 1, "
+                         f"got {F.shape}")
     if not np.isfinite(F).all():
         raise NonFiniteError(f"{name} has non-finite entries")
     return F

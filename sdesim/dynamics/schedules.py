@@ -40,8 +40,7 @@ class Step(Schedule):
     factor: float = 0.1
 
     def __post_init__(self):
-        if self.every <= 0:
-            raise ConfigError(f"Step.every must be positive, got {self.every}")
+        _check(self, positive=("every",), non_negative=("factor",))
 
     def __call__(self, t):
         return self.factor ** np.floor(np.asarray(t, dtype=float) / self.every)
@@ -53,6 +52,9 @@ class Cosine(Schedule):
 
     t_total: float
     final: float = 0.0
+
+    def __post_init__(self):
+        _check(self, positive=("t_total",), non_negative=("final",))
 
     def __call__(self, t):
         x = np.minimum(np.asarray(t, dtype=float), self.t_total) / self.t_total
@@ -70,6 +72,9 @@ class Cyclic(Schedule):
     low: float = 0.1
     high: float = 1.0
 
+    def __post_init__(self):
+        _check(self, positive=("period",), non_negative=("low", "high"))
+
     def __call__(self, t):
         phase = np.mod(np.asarray(t, dtype=float) / self.period, 1.0)
         return self.low + (self.high - self.low) * (1.0 - np.abs(2.0 * phase - 1.0))
@@ -82,6 +87,11 @@ class WarmUp(Schedule):
     t_warmup: float
     then: Schedule | None = None
 
+    def __post_init__(self):
+        _check(self, positive=("t_warmup",))
+        if self.then is not None and not isinstance(self.then, Schedule):
+            raise ConfigError(f"WarmUp.then must be a schedule, got {self.then!r}")
+
     def __call__(self, t):
         t = np.asarray(t, dtype=float)
         ramp = np.minimum(1.0, t / self.t_warmup)
@@ -91,3 +101,15 @@ class WarmUp(Schedule):
 def multiplier(schedule: Schedule | None, t):
     """``schedule(t)``, or ones for no schedule."""
     return Constant()(t) if schedule is None else schedule(t)
+
+
+def _check(schedule, positive=(), non_negative=()):
+    """Times and periods finite and positive, multipliers finite and non-negative."""
+    name = type(schedule).__name__
+    for field in positive + non_negative:
+        value = getattr(schedule, field)
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and np.isfinite(value) and (value > 0 if field in positive else value >= 0)
+        if not ok:
+            kind = "positive" if field in positive else "non-negative"
+            raise ConfigError(f"{name}.{field} must be a finite {kind} number, got {value!r}")

@@ -64,8 +64,12 @@ class Integrator(ABC):
 
     @property
     def has_affine(self) -> bool:
-        """Whether the scheme declares its affine step (:meth:`affine`)."""
-        return type(self).affine is not Integrator.affine
+        """Whether the scheme declares the affine form of its own step: :meth:`affine` is defined by the
+        class that defines :meth:`step`, or by a subclass of it (an inherited ``affine`` of a
+        parent whose ``step`` was overridden describes the parent's scheme, not this one)."""
+        owner = lambda name: next(c for c in type(self).__mro__ if name in c.__dict__)
+        affine, step = owner("affine"), owner("step")
+        return affine is not Integrator and issubclass(affine, step)
 
     @property
     def needs_additive(self) -> bool:

@@ -57,7 +57,7 @@ def top_curvature(loss, W, t=0.0, max_points=256) -> float:
     them of the largest Hessian eigenvalue (NaN rows skipped). The median, not the maximum: the
     stationary spread is decided where the mass is, not by the tail of the ensemble."""
     if loss.kind == "quadratic":
-        return float(np.max(loss.hessian_eigenvalues, initial=0.0))
+        return float(np.max(loss.hessian_eigenvalues, initial=loss.hessian_rest or 0.0))
     W = np.asarray(W, dtype=float).reshape(-1, loss.dim)
     W = W[np.isfinite(W).all(axis=1)]
     if not len(W):

@@ -57,10 +57,11 @@ class Dopri5:
         t = t0
         X = W[active]
         k1 = field(X, t) if active.size else X
+        h_accepted = h
         for n in range(self.max_steps):
             if not active.size:
                 return W, h, t_stop
-            if n > 1000 and t1 - t > h * (self.max_steps - n):
+            if n > 1000 and t1 - t > h_accepted * (self.max_steps - n):
                 raise DivergenceError(f"the flow is too stiff for explicit adaptive steps: step {h:.2g} with "
                                       f"{t1 - t:.3g} of time left would exceed {self.max_steps} steps (a modified "
                                       f"flow far beyond lr * curvature ~ 1?)")
@@ -75,6 +76,7 @@ class Dopri5:
             per = np.where(np.isfinite(per), per, np.inf)
             norm = per.max(initial=0.0)
             if norm <= 1.0:
+                h_accepted = h
                 t += h
                 X, k1 = w5, ks[6]
                 out = ~(np.abs(X) <= bound).all(axis=1)
