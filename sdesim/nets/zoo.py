@@ -3,7 +3,10 @@
 Each recipe pins the data, the net, the SGD run that reaches the neighbourhood of
 a minimum and the extraction settings, so ``python -m sdesim.nets.zoo <name>``
 regenerates ``models/<name>.npz`` / ``.json`` / ``.basis.npz`` (seeded throughout;
-across machines the numbers agree up to BLAS rounding).
+across machines the numbers agree up to BLAS rounding). The shipped files predate
+network training's switch to the counter-based minibatch sampler of ``sd.simulate``:
+a rerun now reaches a nearby minimum (``digits_mlp``: the same loss to five digits and
+the same top curvature, the next four within 0.2%, ``w*`` 34% away in relative norm).
 """
 
 from __future__ import annotations
