@@ -125,6 +125,15 @@ def test_interrupted_sweep_resumes_missing_points(sym, serial, tmp_path):
     """Ctrl-C at the 5th point leaves the 4 finished points on disk; resume=True computes only the
     other 4 and gives the undisturbed dataset. Without resume, an existing store is refused."""
     store = tmp_path / "sweep.zarr"
+    # Ctrl-C raises KeyboardInterrupt even where the test process was started with SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_and_resume(sym, serial, store)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_and_resume(sym, serial, store):
     CALLS.update(n=0, interrupt_at=5)
     with pytest.raises(KeyboardInterrupt):
         run(sym, store=store, extra=[CountCalls()])
