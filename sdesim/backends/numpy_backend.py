@@ -12,7 +12,7 @@ import numpy as np
 
 from sdesim import rng
 from sdesim.backends.base import Backend, Support
-from sdesim.dynamics.discrete import lookahead, sgd_update
+from sdesim.dynamics.discrete import lookahead, nudged, sgd_update
 
 
 def gaussians(seed, k, n_particles, r):
@@ -44,9 +44,7 @@ def nudge(plan, W, g, t):
     """Scale the step along the top ``nudge_k`` Hessian eigendirections by ``nudge_factor``."""
     k, factor = plan.nudge
     _, U = np.linalg.eigh(plan.loss.hessian(W, t))
-    top = U[..., -k:]
-    along = np.einsum("nik,ni->nk", top, g)
-    return g - (1.0 - factor) * np.einsum("nik,nk->ni", top, along)
+    return nudged(g, U[..., -k:], factor)
 
 
 def discrete_step(plan, state, k, alive):

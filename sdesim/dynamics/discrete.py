@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from sdesim.dynamics.base import Dynamic, WithLearningRate, as_count, check_positive
 from sdesim.dynamics.noise import check_noise_spec
 from sdesim.dynamics.sampling import SAMPLINGS
@@ -101,3 +103,13 @@ def sgd_update(W, V, g, lr, momentum=0.0):
 def lookahead(W, V, momentum=0.0, nesterov=False):
     r"""Where the gradient is taken: :math:`w + \mu v` for Nesterov, else :math:`w`."""
     return W + momentum * V if nesterov else W
+
+
+def nudged(g, U, factor):
+    r"""Nudged SGD's gradient: ``g`` with its part along the orthonormal columns of ``U`` (the top
+    Hessian eigenvectors) scaled by ``factor``, :math:`g - (1 - f)\, U U^T g`.
+
+    ``g (..., dim)``, ``U (..., dim, k)``.
+    """
+    along = np.einsum("...ik,...i->...k", U, g)
+    return g - (1.0 - factor) * np.einsum("...ik,...k->...i", U, along)

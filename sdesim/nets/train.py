@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
-from sdesim.dynamics.discrete import GD, SGD, lookahead, sgd_update
+from sdesim.dynamics.discrete import GD, SGD, lookahead, nudged, sgd_update
 from sdesim.dynamics.sampling import Sampler
 from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.nets.data import Dataset
@@ -144,7 +144,7 @@ def train(net: MLP, data, dyn, steps, w0=None, record_every=100, stats_every=Non
         else:
             g = net.grad(probe, x, y)
         if nudge_k:
-            g = g + (dyn.nudge_factor - 1.0) * (nudge_V @ (nudge_V.T @ g))
+            g = nudged(g, nudge_V, dyn.nudge_factor)
         w, velocity = sgd_update(w, velocity, g, float(dyn.lr_at(k * dyn.lr)), mu)
         return w
 
