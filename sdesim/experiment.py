@@ -388,7 +388,7 @@ def run(path, out=None, scheduler=None, resume=False) -> dict:
     matplotlib.use("Agg")
 
     import sdesim as sd
-    from sdesim.simulation import DETERMINISTIC, common_step
+    from sdesim.simulation import lens_settings
 
     config = load(path)
     if "sweep" in config:
@@ -407,14 +407,10 @@ def run(path, out=None, scheduler=None, resume=False) -> dict:
         dyn = build_dynamic(table)
         settings = dict(sim)
         if not dyn.continuous:
-            settings.pop("dt", None)
             settings.pop("integrator", None)
-        elif settings.get("dt") == "auto" and not isinstance(dyn, sd.SGDDiffusion):
-            settings.pop("dt")                  # "auto" picks an SDE's step; flows take the default
-        if isinstance(dyn, DETERMINISTIC) and np.ndim(settings.get("w0")) <= 1:
-            settings["n_particles"] = 1          # as compare: a deterministic lens from one start runs once
-        if dyn.continuous and settings.get("record_dt") and settings.get("dt") != "auto":
-            settings["dt"] = common_step(dyn, settings["record_dt"], settings.get("dt"), settings.get("t_end"))
+        settings["n_particles"], settings["dt"] = lens_settings(          # as in compare
+            dyn, settings.get("w0"), settings.get("n_particles", 1), settings.get("dt"),
+            settings.get("record_dt"), settings.get("t_end"))
         try:
             res = sd.simulate(loss, dyn, **settings)
         except TypeError as exc:

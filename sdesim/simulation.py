@@ -274,12 +274,23 @@ def compare(loss, dynamics, w0, n_particles=1, steps=None, t_end=None, **kwargs)
             raise ConfigError("give t_end: none of the dynamics is discrete")
         t_end = steps * first.lr
     dt = kwargs.pop("dt", None)
-    single = np.ndim(w0) == 1
     out = []
     for d in dynamics:
-        n = 1 if single and isinstance(d, DETERMINISTIC) else n_particles
-        step = dt if d.continuous and (dt != "auto" or isinstance(d, SGDDiffusion)) else None
-        if d.continuous and kwargs.get("record_dt") is not None and step != "auto":
-            step = common_step(d, kwargs["record_dt"], step, t_end)
+        n, step = lens_settings(d, w0, n_particles, dt, kwargs.get("record_dt"), t_end)
         out.append(simulate(loss, d, w0, n, t_end=t_end, dt=step, **kwargs))
     return out
+
+
+def lens_settings(dynamic, w0, n_particles, dt=None, record_dt=None, t_end=None):
+    """``(n_particles, dt)`` of one lens among several on one clock (``compare``, experiment files).
+
+    A deterministic lens from a single start runs one particle; ``dt`` applies to continuous
+    lenses only (``"auto"`` to SDEs only: flows take the default); with ``record_dt`` a
+    continuous lens takes the largest step ``<= dt`` that divides it.
+    """
+    n = 1 if np.ndim(w0) <= 1 and isinstance(dynamic, DETERMINISTIC) else n_particles
+    if not dynamic.continuous or (dt == "auto" and not isinstance(dynamic, SGDDiffusion)):
+        dt = None
+    if dynamic.continuous and record_dt is not None and dt != "auto":
+        dt = common_step(dynamic, record_dt, dt, t_end)
+    return n, dt
