@@ -1,0 +1,69 @@
+r"""The network-loss contract: a network bound to its training data, on flat parameter vectors.
+
+An :class:`Objective` is what every real-network analysis needs from a model,
+whatever builds it (the package's NumPy :class:`~sdesim.nets.MLP`, a PyTorch module
+through :class:`~sdesim.nets.torch_adapter.TorchObjective`):
+
+- ``n_params`` (``P``) and ``n_samples`` (``n``);
+- ``loss(w, idx=None)``: :math:`C_S(w) = \frac{1}{|S|}\sum_{i \in S} \ell_i(w)` over the
+  samples ``idx`` (all of them when ``None``), weight decay included;
+- ``grad(w, idx=None)``: :math:`\nabla C_S(w)`, ``(P,)``;
+- ``hvp(w, v, idx=None)``: :math:`\nabla^2 C_S(w)\, v`, ``(P,)``, exact (R-operator or
+  double backward);
+- ``per_sample_grads(w, idx)``: :math:`\nabla \ell_i(w)` for ``i`` in ``idx``, ``(len(idx), P)``.
+
+All arrays are float64 NumPy arrays; ``w`` is never modified.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Objective(ABC):
+    """A network and its data (module docstring)."""
+
+    n_params: int
+    n_samples: int
+
+    @abstractmethod
+    def loss(self, w, idx=None) -> float:
+        """Mean loss over the samples ``idx`` (all when ``None``)."""
+
+    @abstractmethod
+    def grad(self, w, idx=None) -> np.ndarray:
+        """Gradient of :meth:`loss`, ``(P,)``."""
+
+    @abstractmethod
+    def hvp(self, w, v, idx=None) -> np.ndarray:
+        """Hessian of :meth:`loss` times ``v``, ``(P,)``."""
+
+    @abstractmethod
+    def per_sample_grads(self, w, idx) -> np.ndarray:
+        """Per-sample gradients, ``(len(idx), P)``."""
+
+
+class MLPObjective(Objective):
+    """An :class:`~sdesim.nets.MLP` on a data set ``(x, y)``."""
+
+    def __init__(self, net, x, y):
+        self.net = net
+        self.x, self.y = np.asarray(x, dtype=float), np.asarray(y)
+        self.n_params, self.n_samples = net.n_params, len(self.y)
+
+    def _data(self, idx):
+        return (self.x, self.y) if idx is None else (self.x[idx], self.y[idx])
+
+    def loss(self, w, idx=None) -> float:
+        return float(self.net.loss(w, *self._data(idx)))
+
+    def grad(self, w, idx=None) -> np.ndarray:
+        return self.net.grad(w, *self._data(idx))
+
+    def hvp(self, w, v, idx=None) -> np.ndarray:
+        return self.net.hvp(w, *self._data(idx), v)
+
+    def per_sample_grads(self, w, idx) -> np.ndarray:
+        return self.net.per_sample_grads(w, *self._data(idx))
