@@ -17,9 +17,17 @@ one table: wall time and error against the exact answer, for
   ``H = diag(1, 4)``, ``D = 0.05 [[1, .6], [.6, 1]]`` against the continuous Lyapunov
   solution, 240x160, 480x320 and Richardson; plus non-negativity at 200^2 with
   ``D = 0.1 [[1, .8], [.8, 1]]`` on the double well;
+- ``ness-1000^2``, ``ness-128^3``: the non-equilibrium steady state of the ``--table`` loss with
+  ``D = 0.1 (I + offdiag 0.5)`` in 2D, ``0.1 (I + offdiag 0.3)`` in 3D (no closed form), solved now (AMG on the Gibbs-symmetrised
+  system) and by the previous revision's solve (AMG on the pinned system itself, timed in the
+  same process on the same operator), with the relative residual of each and their L1 distance;
 - peers (import-guarded, skipped when not installed): ``fplanck`` (steady state by
   shift-invert ``eigs``; time stepping only as a matrix exponential) and ``py-pde``
   (explicit and fixed-point "implicit" Euler; no steady-state solver).
+
+``--backend cupy`` runs the GPU targets instead (``FokkerPlanck(..., backend="cupy")``): the
+1000^2 NESS (target < 1 s), 1000 split steps at 1000^2 (< 2 s) and 100 isotropic split steps at
+256^3 (< 5 s); without CuPy or a device it stops with `BackendUnavailableError`.
 
 ``--table`` prints the older direct / iterative / split table (200^2, 1000^2, 100^3,
 100 backward-Euler steps, peak memory).
@@ -308,6 +316,85 @@ def t_pypde_steps(solver, repeat):
              np.abs(p / p.sum() - ref / ref.sum()).sum(), "L1 vs exact OU")]
 
 
+NESS = {"ness-1000^2": (2, 1000), "ness-128^3": (3, 128)}
+
+
+NESS_OFFDIAG = {2: 0.5, 3: 0.3}
+
+
+def ness_problem(dim, n, backend="cpu"):
+    """The non-equilibrium steady state of the ``--table`` loss, ``D = 0.1 (I + offdiag c)``, ``c = 0.5``
+    in 2D, ``0.3`` in 3D (with ``0.5`` the 3D axis links get weight 0 and only face diagonals
+    remain, which split the lattice into two parity classes: no unique steady state)."""
+    import sdesim as sd
+
+    g = sd.Grid([(-2.5, 2.5)] * dim, (n,) * dim)
+    c = NESS_OFFDIAG[dim]
+    D = T * ((1 - c) * np.eye(dim) + c * np.ones((dim, dim)))
+    return sd.FokkerPlanck(sd.Loss(EXPR[dim]), diffusion=D, grid=g, backend=backend)
+
+
+def previous_ness(fp):
+    """The previous revision's solve: Ruge-Stueben AMG on the pinned system ``A`` itself, BiCGSTAB
+    from ``exp(-C/T)`` (the CPU path before the Gibbs symmetrisation, timed here as the reference)."""
+    import pyamg
+    import scipy.sparse.linalg as spla
+
+    from sdesim.fokker_planck import steady
+
+    A, b = steady.pinned_system(fp.matrix(), steady.pin_cell(fp.potential))
+    g = steady.reference_density(fp.potential, fp.diffusion, fp.grid.dim)
+    M = pyamg.ruge_stuben_solver(A, max_coarse=500, coarse_solver="splu").aspreconditioner()
+    x, _ = spla.bicgstab(A, b, x0=g, M=M, rtol=fp.tol, atol=0.0, maxiter=200)
+    return fp.grid.normalize(x.reshape(fp.grid.shape)), float(np.linalg.norm(b - A @ x))
+
+
+def t_ness(name, backend):
+    """Steady state now (``backend``) and, on the CPU, the previous solve on the same operator."""
+    from sdesim.fokker_planck import steady
+
+    dim, n = NESS[name]
+    t_build, fp = best(lambda: ness_problem(dim, n, backend), 1)
+    c0 = time.process_time()
+    t_new, rho = best(fp.steady_state, 1)
+    c_new = time.process_time() - c0
+    p = steady.pin_cell(fp.potential)
+    A, b = steady.pinned_system(fp.matrix(), p)
+    x = rho.ravel() / rho.flat[p]
+    res = float(np.linalg.norm(b - A @ x))
+    label = f"{name} ({n ** dim:,} cells)"
+    rows = [(label, f"{backend}: build FokkerPlanck (operator)", t_build, None, ""),
+            (label, f"{backend}: steady state (Gibbs-symmetrised AMG)", t_new, res,
+             f"relative residual of A; process CPU time {c_new:.2f} s")]
+    if backend == "cpu":
+        c0 = time.process_time()
+        t_old, (rho_old, res_old) = best(lambda: previous_ness(fp), 1)
+        rows.append((label, "cpu: previous solve (AMG on A)", t_old, res_old,
+                     f"relative residual of A; process CPU time {time.process_time() - c0:.2f} s"))
+        rows.append((label, "L1 distance new / previous", 0.0, float(np.abs(rho - rho_old).sum() * fp.grid.cell_volume),
+                     "L1"))
+    return rows
+
+
+def t_gpu_split(dim, n, steps, noise):
+    """``steps`` split steps ``dt = 1e-3`` on the device (``--backend cupy``)."""
+    import sdesim as sd
+
+    g = sd.Grid([(-2.5, 2.5)] * dim, (n,) * dim)
+    D = T * (np.eye(dim) if noise == "iso" else 0.5 * (np.eye(dim) + np.ones((dim, dim))))
+    fp = sd.FokkerPlanck(sd.Loss(EXPR[dim]), diffusion=D, grid=g, backend="cupy")
+    rho0 = g.gaussian([1.0] + [0.0] * (dim - 1), 0.05 * np.eye(dim))
+    fp.evolve(rho0, 2e-3, 1e-3, method="split")                    # compile the chain kernel
+    t, res = best(lambda: fp.evolve(rho0, steps * 1e-3, 1e-3, method="split"), 1)
+    return [(f"{steps} split steps {n}^{dim} {noise}", "cupy", t, abs(res.mass()[-1] - 1), "mass error")]
+
+
+GPU_TARGETS = {
+    "ness-1000^2": lambda r: t_ness("ness-1000^2", "cupy"),
+    "split-1000^2": lambda r: t_gpu_split(2, 1000, 1000, "aniso"),
+    "split-256^3": lambda r: t_gpu_split(3, 256, 100, "iso"),
+}
+
 TARGETS = {
     "1d-steady": lambda r: t_1d_steady(r),
     "2d-steady-200": lambda r: t_2d_steady(200, r),
@@ -323,13 +410,15 @@ TARGETS = {
     "fplanck-steps": lambda r: t_fplanck_steps(1),
     "pypde-steps-explicit": lambda r: t_pypde_steps("explicit", 1),
     "pypde-steps-implicit": lambda r: t_pypde_steps("implicit", 1),
+    "ness-1000^2": lambda r: t_ness("ness-1000^2", "cpu"),
+    "ness-128^3": lambda r: t_ness("ness-128^3", "cpu"),
 }
 PEERS = {"fplanck": "fplanck", "pypde": "pde"}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=sorted(TARGETS), help="run one target case in this process")
+    parser.add_argument("--target", choices=sorted(TARGETS | GPU_TARGETS), help="run one target case in this process")
     parser.add_argument("--only", nargs="*", help="target cases (or --table grids) to run")
     parser.add_argument("--repeat", type=int, default=3, help="timings per case (best reported)")
     parser.add_argument("--timeout", type=float, default=300)
@@ -338,7 +427,21 @@ def main():
     parser.add_argument("--noise", default="iso", choices=("iso", "aniso"))
     parser.add_argument("--solver", default="auto", choices=("auto", "direct", "iterative"))
     parser.add_argument("--method", default="backward-euler", choices=("backward-euler", "split"))
+    parser.add_argument("--backend", default="cpu", choices=("cpu", "cupy"),
+                        help="cupy: the GPU targets (NESS 1000^2, 1000 split steps 1000^2, 100 at 256^3)")
     args = parser.parse_args()
+    if args.backend == "cupy":
+        from sdesim.fokker_planck.arrays import ArrayModules
+
+        from sdesim.errors import BackendUnavailableError
+
+        try:
+            ArrayModules.cupy()
+        except BackendUnavailableError as exc:
+            sys.exit(f"--backend cupy: {exc}")
+        targets = GPU_TARGETS
+    else:
+        targets = TARGETS
     if args.table:
         if args.case:
             print(json.dumps(run_case(args.case, args.noise, args.solver, args.method)))
@@ -351,19 +454,20 @@ def main():
         except ImportError:
             threadpool_limits = None
         with threadpool_limits(1) if threadpool_limits else _noop():
-            print(json.dumps(TARGETS[args.target](args.repeat)))
+            print(json.dumps(targets[args.target](args.repeat)))
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                NUMBA_NUM_THREADS="1")
     print(f"# load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     print(f"{'case':18} {'method':44} {'time s':>9} {'error':>9}  measure", flush=True)
-    for name in args.only or list(TARGETS):
+    for name in args.only or list(targets):
         peer = next((m for p, m in PEERS.items() if name.startswith(p)), None)
         if peer and importlib.util.find_spec(peer) is None:
             print(f"{name:18} {'(' + peer + ' not installed)':44}", flush=True)
             continue
         try:
-            out = subprocess.run([sys.executable, __file__, "--target", name, "--repeat", str(args.repeat)],
+            out = subprocess.run([sys.executable, __file__, "--target", name, "--repeat", str(args.repeat),
+                                  "--backend", args.backend],
                                  capture_output=True, text=True, timeout=args.timeout, env=env, check=True)
             rows = json.loads(out.stdout.strip().splitlines()[-1])
         except subprocess.TimeoutExpired:

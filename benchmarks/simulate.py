@@ -24,13 +24,18 @@ interval) and diffrax (``diffeqsolve``, ``Euler``, constant step,
 the same particles for fewer steps, after a warm-up call of the same shapes
 (JIT compilation excluded); they are skipped when not installed.
 
+The peak host memory of one run of the timed backend is the peak of NumPy's
+allocations (``tracemalloc``) during it, also as a multiple of the ensemble
+(``N x dim`` doubles); a GPU backend's device memory is not in it.
+
 Each rate is the best of ``--repeat`` runs of wall-clock time; "per CPU-s" divides
 by the process CPU time of all its threads instead, i.e. the rate of one
 dedicated core, which stays meaningful when other processes share the machine.
 The load average is printed with every line.
 
-Run: ``python benchmarks/simulate.py [--repeat 3] [--only W1,W2,W3] [--no-peers] [--cold]``
-(``--cold``: fresh kernel caches, so the first call is a real compilation).
+Run: ``python benchmarks/simulate.py [--repeat 3] [--only W1,W2,W3] [--no-peers] [--cold] [--backend numba]``
+(``--cold``: fresh kernel caches, so the first call is a real compilation; ``--backend cupy``:
+the GPU kernels in place of the Numba ones, on a machine with a CUDA device).
 """
 
 import argparse
@@ -38,6 +43,7 @@ import os
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +73,16 @@ def measure(fn, units, repeat):
         cpu = min(cpu, time.process_time() - c0)
         load = max(load, _load())
     return units / wall, units / cpu, load
+
+
+def peak_memory(fn):
+    """Peak bytes of NumPy allocations (``tracemalloc``) during ``fn()``."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def first_call(fn):
@@ -235,29 +251,31 @@ def diffrax_runner(w, n, steps):
 
 
 # --- report ---------------------------------------------------------------------------
-def line(label, size, rates, ratio=None):
+def line(label, size, rates, ratio=None, ours="numba"):
     wall, cpu, load = rates
-    tail = f"  numba/this {ratio:6.1f}x" if ratio is not None else ""
+    tail = f"  {ours}/this {ratio:6.1f}x" if ratio is not None else ""
     print(f"  {label:20s} {size:22s} {wall:10.3e} /s   {cpu:10.3e} /CPU-s   load {load:4.1f}{tail}")
 
 
-def bench(w, repeat, peers):
+def bench(w, repeat, peers, backend="numba"):
     n, steps = w["n"], w["steps"]
     print(f"{w['name']}: {w['title']}; {n:.0e} particles x {steps:.0e} steps")
-    t_first = first_call(lambda: run_sdesim(w, "numba", 64, 2))
-    print(f"  numba first call (compile or cache load, 64 particles x 2 steps): {t_first:.2f} s")
-    ours = measure(lambda: run_sdesim(w, "numba", n, steps), n * steps, repeat)
-    line("sdesim numba", f"N={n:.0e} S={steps:.0e}", ours)
-    results = {"numba": ours}
+    t_first = first_call(lambda: run_sdesim(w, backend, 64, 2))
+    print(f"  {backend} first call (compile or cache load, 64 particles x 2 steps): {t_first:.2f} s")
+    ours = measure(lambda: run_sdesim(w, backend, n, steps), n * steps, repeat)
+    line(f"sdesim {backend}", f"N={n:.0e} S={steps:.0e}", ours)
+    peak = peak_memory(lambda: run_sdesim(w, backend, n, steps))
+    print(f"  {'':20s} peak host memory {peak / 2**20:.1f} MiB = {peak / (n * w['w0'].size * 8):.2f} x the ensemble")
+    results = {backend: ours}
     ns = w["numpy_steps"]
     run_sdesim(w, "numpy", 64, 2)
     theirs = measure(lambda: run_sdesim(w, "numpy", n, ns), n * ns, max(1, repeat - 1))
     results["numpy"] = theirs
-    line("sdesim numpy", f"N={n:.0e} S={ns} (scaled)", theirs, ours[0] / theirs[0])
+    line("sdesim numpy", f"N={n:.0e} S={ns} (scaled)", theirs, ours[0] / theirs[0], backend)
     if w["name"] == "W1":
         plain = measure(lambda: plain_numpy_w1(w, n, ns), n * ns, max(1, repeat - 1))
         results["plain numpy"] = plain
-        line("plain NumPy EM", f"N={n:.0e} S={ns} (scaled)", plain, ours[0] / plain[0])
+        line("plain NumPy EM", f"N={n:.0e} S={ns} (scaled)", plain, ours[0] / plain[0], backend)
     if peers and w["peer_steps"]:
         ps = w["peer_steps"]
         for name, make in (("torchsde", torchsde_runner), ("diffrax", diffrax_runner)):
@@ -272,7 +290,7 @@ def bench(w, repeat, peers):
                 continue
             rates = measure(run, n * ps, max(1, repeat - 1))
             results[name] = rates
-            line(name, f"N={n:.0e} S={ps} (scaled)", rates, ours[0] / rates[0])
+            line(name, f"N={n:.0e} S={ps} (scaled)", rates, ours[0] / rates[0], backend)
             print(f"  {'':20s} (first call incl. JIT/tracing: {t_jit:.2f} s)")
     return results
 
@@ -283,7 +301,12 @@ def main():
     parser.add_argument("--only", default="W1,W2,W3")
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--cold", action="store_true", help="fresh kernel caches (real compile times)")
+    parser.add_argument("--backend", default="numba", help="the sdesim backend to time (cupy: on a GPU)")
     args = parser.parse_args()
+    try:
+        sd.backends.get_backend(args.backend)
+    except (sd.errors.ConfigError, sd.errors.BackendUnavailableError) as exc:
+        parser.error(str(exc))
     import numba
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.exists() else ""
@@ -291,7 +314,7 @@ def main():
           f"AVX-512: {'avx512f' in flags}, numpy {np.__version__}, load average {_load():.2f}")
     print(f"  {'':20s} {'size':22s} {'wall rate':>13s}   {'per CPU-s':>17s}")
     for name in args.only.split(","):
-        bench({"W1": w1, "W2": w2, "W3": w3}[name.strip()](), args.repeat, not args.no_peers)
+        bench({"W1": w1, "W2": w2, "W3": w3}[name.strip()](), args.repeat, not args.no_peers, args.backend)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,17 @@ Heavy submodules are imported lazily so ``import sdesim`` stays fast.
 
 from importlib import import_module
 
+from sdesim._threading import configure as _configure_threading
+
+_configure_threading()  # before any Numba kernel: a threading layer that coexists with PyTorch
+
 __version__ = "0.1.0"
 
 _LAZY = {
     "Loss": "sdesim.losses.symbolic",
     "FiniteSumLoss": "sdesim.losses.finite_sum",
     "QuadraticModel": "sdesim.losses.quadratic",
+    "NetworkLoss": "sdesim.nets.network_loss",
     "catalog": "sdesim.losses.catalog",
     "GD": "sdesim.dynamics",
     "SGD": "sdesim.dynamics",

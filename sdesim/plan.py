@@ -32,7 +32,7 @@ from sdesim.dynamics.base import Dynamic
 from sdesim.dynamics.noise import Noise, resolve_noise
 from sdesim.dynamics.sampling import Sampler
 from sdesim.errors import ConfigError, LossKindError, ShapeError
-from sdesim.losses.base import BaseLoss, as_loss
+from sdesim.losses.base import DATA_KINDS, BaseLoss, as_loss
 
 FAMILIES = {GD: "discrete", SGD: "discrete", SGDDiffusion: "sde", GradientFlow: "flow", ModifiedFlow: "flow"}
 
@@ -81,10 +81,12 @@ class Plan:
     integrator: integrators.Integrator | integrators.Dopri5 | None = None
     noise: Noise | None = None
     sampler: Sampler | None = None
+    dtype: str = "float64"
+    """Floating type of the states and their arithmetic: ``"float64"``, or ``"float32"`` (the GPU backend)."""
 
     @property
     def kind(self) -> str:
-        """The loss kind: ``"symbolic"``, ``"finite_sum"`` or ``"quadratic"``."""
+        """The loss kind: ``"symbolic"``, ``"finite_sum"``, ``"quadratic"`` or ``"network"``."""
         return self.loss.kind
 
     @property
@@ -222,7 +224,7 @@ def initial_states(w0, n_particles, dim, names) -> np.ndarray:
 
 
 def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=0, integrator=None,
-            bound=1e8) -> Plan:
+            bound=1e8, dtype="float64") -> Plan:
     """The :class:`Plan` of a run (arguments as :func:`sdesim.simulate`); raises on bad input."""
     loss = as_loss(loss)
     family = FAMILIES.get(type(dynamic))
@@ -235,6 +237,7 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
         raise ConfigError(f"seed must be below 2**64, got {seed}")
     if not (np.isscalar(bound) and bound > 0):
         raise ConfigError(f"bound must be a positive number, got {bound!r}")
+    dtype = _float_type(dtype)
     n_steps, dt = clock(dynamic, steps, t_end, dt)
     noise = sampler = None
     if family == "discrete":
@@ -250,19 +253,34 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
         if integrator not in (None, "dopri5"):
             raise ConfigError(f"{dynamic.label} is a deterministic flow, integrated by adaptive Dormand-Prince: "
                               f"integrator={integrator!r} does not apply (leave it unset)")
-        if isinstance(dynamic, ModifiedFlow) and dynamic.kind == "sgd" and loss.kind != "finite_sum":
-            raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss (its minibatches)")
+        if isinstance(dynamic, ModifiedFlow) and dynamic.kind == "sgd" and loss.kind not in DATA_KINDS:
+            raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss or NetworkLoss (its minibatches)")
         integrator = integrators.Dopri5()
-    return Plan(loss, dynamic, family, n_particles, n_steps, dt, seed, float(bound), integrator, noise, sampler)
+    return Plan(loss, dynamic, family, n_particles, n_steps, dt, seed, float(bound), integrator, noise, sampler,
+                dtype)
+
+
+DTYPES = ("float64", "float32")
+
+
+def _float_type(dtype) -> str:
+    """``"float64"`` or ``"float32"`` from a name or NumPy type; anything else raises."""
+    try:
+        name = np.dtype(dtype).name
+    except (TypeError, ValueError):
+        name = None
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
 
 
 def _sgd_noise(loss, dynamic, seed):
     """``(noise, sampler)`` of SGD: real minibatches on a finite sum, Gaussian noise on the other losses."""
     if dynamic.nudge_k > loss.dim:
         raise ConfigError(f"nudge_k={dynamic.nudge_k} exceeds the dimension {loss.dim}")
-    if loss.kind == "finite_sum":
+    if loss.kind in DATA_KINDS:
         if dynamic.noise_covariance is not None or dynamic.noise_factor is not None:
-            raise ConfigError("a FiniteSumLoss draws real minibatches: drop noise_covariance/noise_factor")
+            raise ConfigError(f"a {type(loss).__name__} draws real minibatches: drop noise_covariance/noise_factor")
         return None, Sampler(dynamic.sampling, loss.n_samples, dynamic.batch_size, seed)
     if dynamic.sampling != "replacement":
         raise ConfigError(f"sampling={dynamic.sampling!r} needs data to sample without replacement (a "

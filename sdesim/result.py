@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdesim.backends.base import array_namespace, host_array
 from sdesim.errors import ConfigError, FormatError
 from sdesim.io import load_npz
 
@@ -18,6 +19,11 @@ FORMAT_VERSION = 1
 @dataclass(frozen=True)
 class Result:
     """Trajectories of an ensemble.
+
+    ``w`` and ``loss`` are NumPy arrays, or the backend's device arrays after
+    ``simulate(..., device_arrays=True)``: :meth:`mean` and :meth:`covariance` then compute on
+    the device, :meth:`save`, :meth:`to_xarray` and the summary copy to the host, and
+    :meth:`on_host` gives the NumPy result that plots and analyses need.
 
     Attributes
     ----------
@@ -76,23 +82,34 @@ class Result:
         return replace(self, w=np.broadcast_to(self.w, (T, n, dim)), loss=np.broadcast_to(self.loss, (T, n)),
                        diverged_at=diverged)
 
+    def on_host(self) -> Result:
+        """This result with ``w`` and ``loss`` as NumPy arrays: copied from the device after
+        ``simulate(..., device_arrays=True)``, else the result itself."""
+        if isinstance(self.w, np.ndarray) and isinstance(self.loss, np.ndarray):
+            return self
+        return replace(self, w=host_array(self.w), loss=host_array(self.loss))
+
+    def _survivors(self):
+        """``w`` of the surviving particles, in ``w``'s array module."""
+        return self.w[:, array_namespace(self.w).asarray(~self.diverged)]
+
     def mean(self) -> np.ndarray:
         """Ensemble mean over surviving particles, ``(T, dim)``."""
-        return self.w[:, ~self.diverged].mean(axis=1)
+        return self._survivors().mean(axis=1)
 
     def covariance(self) -> np.ndarray:
         """Ensemble covariance over surviving particles, ``(T, dim, dim)`` (unbiased)."""
-        w = self.w[:, ~self.diverged]
+        w = self._survivors()
         d = w - w.mean(axis=1, keepdims=True)
-        return np.einsum("tni,tnj->tij", d, d) / max(w.shape[1] - 1, 1)
+        return array_namespace(w).einsum("tni,tnj->tij", d, d) / max(w.shape[1] - 1, 1)
 
     def save(self, path) -> Path:
         """Write ``.npz`` with the arrays and the metadata as a JSON string."""
-        path = Path(path)
+        path, host = Path(path), self.on_host()
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **self.metadata}
         reduced = {f"reduced/{name}/{key}": np.asarray(v)
                    for name, out in self.reduced.items() for key, v in out.items()}
-        np.savez_compressed(path, t=self.t, w=self.w, loss=self.loss, **reduced,
+        np.savez_compressed(path, t=self.t, w=host.w, loss=host.loss, **reduced,
                             diverged_at=self.diverged_at if self.diverged_at is not None
                             else np.full(self.n_particles, -1),
                             metadata=np.array(json.dumps(meta, default=_jsonable)))
@@ -117,7 +134,7 @@ class Result:
     def summary(self) -> dict:
         """A few numbers that describe the run: label, sizes, times, final mean loss, diverged count."""
         alive = ~self.diverged
-        final_loss = self.loss[-1, alive]
+        final_loss = host_array(self.loss[-1])[alive]
         return {"label": self.label, "particles": self.n_particles, "dim": self.dim,
                 "records": len(self.t), "t": (float(self.t[0]), float(self.t[-1])),
                 "final mean loss": float(final_loss.mean()) if final_loss.size else float("nan"),
@@ -143,9 +160,10 @@ class Result:
             import xarray as xr
         except ImportError as exc:
             raise ImportError("to_xarray needs xarray: pip install xarray") from exc
+        host = self.on_host()
         names = self.metadata.get("variables") or [f"w{i}" for i in range(self.dim)]
         return xr.Dataset(
-            {"w": (("time", "particle", "dim"), self.w), "loss": (("time", "particle"), self.loss),
+            {"w": (("time", "particle", "dim"), host.w), "loss": (("time", "particle"), host.loss),
              "diverged_at": (("particle",), self.diverged_at)},
             coords={"time": self.t, "dim": list(names)},
             attrs={"metadata": json.dumps(self.metadata, default=_jsonable)})

@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from sdesim.backends import get_backend
+from sdesim.backends.base import array_namespace
 from sdesim.dynamics import GD, GradientFlow, ModifiedFlow, SGDDiffusion
 from sdesim.errors import ConfigError, DivergenceError, DivergenceWarning, StepSizeWarning, UnsupportedError
 from sdesim.integrators import bias
@@ -40,7 +41,7 @@ STEP_BIAS_WARNING = 0.05
 def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, record_every=1,
              backend="numba", seed=0, integrator=None, bound=1e8, on_divergence="warn",
              progress=None, segment_steps=None, reducers=(), keep="all", record_dt=None,
-             dt_tol=0.01) -> Result:
+             dt_tol=0.01, device_arrays=False, dtype="float64") -> Result:
     """Simulate an ensemble of ``n_particles`` under ``dynamic`` on ``loss``.
 
     Parameters
@@ -76,10 +77,19 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         Show a progress bar (tqdm's when installed, a notebook widget in Jupyter; else a
         line on stderr). Default: only for runs longer than a few seconds.
     reducers : sequence of Reducer
-        Streaming statistics fed with every recorded state (:mod:`sdesim.reducers`);
+        Streaming statistics fed with every recorded state (:mod:`sdesim.reducers`: moments,
+        histograms, basin counts; first-passage times in :mod:`sdesim.analysis.escape`);
         their outputs land in ``result.reduced[reducer.name]``.
     keep : {"all", "final"}
-        Keep every recorded state, or only the final one (bounded memory with reducers).
+        Keep every recorded state, or only the final one (bounded memory with reducers: about
+        twice the ensemble, see ``docs/performance.md``).
+    device_arrays : bool
+        With a device backend (``engine.xp`` not NumPy, e.g. CuPy): leave ``result.w`` and
+        ``result.loss`` in device arrays instead of copying them to the host (the default).
+        ``result.t``, ``diverged_at`` and the reducers' outputs are host arrays either way.
+    dtype : {"float64", "float32"}
+        Floating type of the states and their arithmetic; float32 runs on ``backend="cupy"``
+        only (``docs/gpu.md``: its accuracy). Records are returned as float64 either way.
 
     Returns
     -------
@@ -97,50 +107,56 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         dt = _auto_step(loss, dynamic, w0, n_particles, integrator, dt, dt_tol)
         if record_dt is not None:            # a step that divides record_dt, still within dt_tol
             dt = common_step(dynamic, record_dt, dt)
-    plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound)
+    plan = resolve(loss, dynamic, n_particles, steps, t_end, dt, seed, integrator, bound, dtype)
     loss, n_steps, dt = plan.loss, plan.n_steps, plan.dt
-    W0 = initial_states(w0, plan.n_particles, plan.dim, loss.names)
     engine = get_backend(backend)
     support = engine.support(plan)
     if support.level == "unsupported":
         raise UnsupportedError(f"backend {backend!r} cannot run {plan.label}: {support.reason}")
     record = _record_steps(n_steps, dt, record_every, record_dt)
-    state = engine.start(plan, W0)
-    records = []
+    kept = record if keep == "all" else np.array([n_steps])
+    # the backend takes the initial states over: no copy of them stays here
+    state = engine.start(plan, initial_states(w0, plan.n_particles, plan.dim, loss.names))
+    host = _identity if device_arrays else engine.to_host
+    out = engine.xp if device_arrays else np
+    w = out.empty((len(record), plan.n_particles, plan.dim)) if keep == "all" else None      # float64
+    ask = keep == "all" or bool(reducers)                 # else no record is needed before the last
     # a segment holds at most ~5e6 recorded numbers (40 MB) and ~5e8 particle-steps (progress)
     per_record = max(plan.n_particles * plan.dim, 1)
     seg = segment_steps or max(1, min(n_steps, record_every * max(1, 5_000_000 // per_record),
                                       max(1, 500_000_000 // per_record)))
     bar = Progress(plan.label, n_steps, progress)
+    filled = 0
     for k0 in range(0, n_steps, seg):
         k1 = min(n_steps, k0 + seg)
-        steps_here = record[(record >= k0) & (record < k1)]
+        steps_here = record[(record >= k0) & (record < k1)] if ask else record[:0]
         segment = engine.advance(plan, state, k0, k1, steps_here)
-        for reducer in reducers:
-            if len(segment):
-                reducer.update(steps_here * dt, np.stack(segment))
-        if keep == "all":
-            records += segment
+        if len(segment):
+            segment = engine.xp.stack(segment) if isinstance(segment, list) else segment
+            feed(reducers, steps_here * dt, segment, engine)
+            if keep == "all":
+                w[filled:filled + len(segment)] = host(segment)
+                filled += len(segment)
+        del segment                         # before the next segment's records are made
         bar.update(k1)
     bar.close()
-    records.append(np.asarray(state.W).copy())
-    for reducer in reducers:
-        reducer.update(np.array([n_steps * dt]), records[-1][None])
-    w = np.stack(records)
-    if keep == "final":
-        record = np.array([n_steps])
-    report_divergence(plan, state.diverged_at, on_divergence)
+    # a copy only where the backend keeps W.T contiguous, or W in float32
+    final = engine.xp.ascontiguousarray(state.W, dtype=np.float64)
+    feed(reducers, np.array([n_steps * dt]), final[None], engine)
+    if keep == "all":
+        w[-1] = host(final)
+    else:                                   # the final state itself on a NumPy backend: no copy
+        w = host(final)[None]
+    diverged_at = engine.to_host(state.diverged_at)
+    del state, final
+    report_divergence(plan, diverged_at, on_divergence)
+    times = kept * dt
+    ok = finite_rows(w, engine.to_host)
     if plan.family == "sde":
-        check_step(plan, w)
-    ok = np.isfinite(w).all(axis=2)
-    values = np.full(w.shape[:2], np.nan)
-    times = record * dt
-    if loss.time_parameters:
-        for i, t in enumerate(times):                      # the loss changes with t
-            if ok[i].any():
-                values[i, ok[i]] = loss.value(w[i, ok[i]], t)
-    elif ok.any():
-        values[ok] = loss.value(w[ok])                      # one call for every record
+        check_step(plan, w, ok, engine.to_host)
+    values = record_losses(loss, w, ok, times, engine.to_host)
+    if device_arrays:
+        values = engine.xp.asarray(values)
     metadata = {"label": dynamic.label, "dynamic": dynamic.describe(), "loss": repr(loss),
                 "variables": list(loss.names), "n_particles": plan.n_particles, "n_steps": n_steps,
                 "dt": dt, "record_every": int(record_every), "record_dt": record_dt, "backend": backend,
@@ -148,7 +164,7 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
                 "integrator": integrator, "bound": bound, "stepper": support.describe(),
                 "w0": np.asarray(w0, dtype=float).tolist() if np.ndim(w0) == 1
                 else "per-particle"}
-    return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=np.asarray(state.diverged_at),
+    return Result(t=times, w=w, loss=values, metadata=metadata, diverged_at=diverged_at,
                   reduced={r.name: r.result() for r in reducers})
 
 
@@ -223,11 +239,83 @@ def common_step(dynamic, record_dt, dt=None, t_end=None) -> float:
     return record_dt / np.ceil(record_dt / base * (1 - 1e-12))
 
 
-def check_step(plan, w):
+def _identity(a):
+    return a
+
+
+def feed(reducers, t, block, engine):
+    """Fold records ``block (R, N, dim)`` (of ``engine.xp``) at times ``t`` into the reducers: as they are
+    for a reducer on any array module (``Reducer.any_array``), else one host copy for the rest."""
+    on_host = None
+    for reducer in reducers:
+        if reducer.any_array or engine.xp is np:
+            reducer.update(t, block)
+            continue
+        if on_host is None:
+            on_host = engine.to_host(block)
+        reducer.update(t, on_host)
+
+
+CURVATURE_POINTS = 256
+"""States at which :func:`check_step` takes the curvature."""
+BLOCK = 1 << 16
+"""States per block of the post-processing of records (bounds its temporaries to a few ``BLOCK * dim``)."""
+
+
+def finite_rows(w, to_host) -> np.ndarray:
+    """``(T, N)`` host mask of the finite recorded states, block by block."""
+    ok = np.empty(w.shape[:2], bool)
+    xp = array_namespace(w)
+    for i in range(len(w)):
+        for lo in range(0, w.shape[1], BLOCK):
+            ok[i, lo:lo + BLOCK] = to_host(xp.isfinite(w[i, lo:lo + BLOCK]).all(axis=1))
+    return ok
+
+
+def nth_true(masks, ranks):
+    """``(which mask, index in it)`` of the ``ranks``-th (ascending) true entries of the concatenated ``masks``,
+    block by block (no index array of every true entry)."""
+    which, where = np.empty(len(ranks), np.int64), np.empty(len(ranks), np.int64)
+    seen = j = 0
+    for m, mask in enumerate(masks):
+        for lo in range(0, len(mask), BLOCK):
+            idx = np.flatnonzero(mask[lo:lo + BLOCK])
+            while j < len(ranks) and ranks[j] < seen + len(idx):
+                which[j], where[j] = m, lo + idx[ranks[j] - seen]
+                j += 1
+            seen += len(idx)
+    return which, where
+
+
+def record_losses(loss, w, ok, times, to_host) -> np.ndarray:
+    """``(T, N)`` loss at the finite recorded states (NaN elsewhere), in blocks of at most :data:`BLOCK` states."""
+    values = np.full(ok.shape, np.nan)
+    if not loss.time_parameters and isinstance(w, np.ndarray) and ok.sum() <= BLOCK:
+        if ok.any():
+            values[ok] = loss.value(w[ok])                  # one call for every record
+        return values
+    for i, t in enumerate(times):
+        args = (t,) if loss.time_parameters else ()        # the loss changes with t
+        for lo in range(0, w.shape[1], BLOCK):
+            m = ok[i, lo:lo + BLOCK]
+            if m.any():
+                values[i, lo:lo + BLOCK][m] = loss.value(to_host(w[i, lo:lo + BLOCK])[m], *args)
+    return values
+
+
+def check_step(plan, w, ok, to_host):
     """Warn when the SDE step is coarse for the sharpest curvature met in the second half of the records ``w``
-    (where the ensemble has relaxed: the stationary spread is what the bias distorts)."""
-    late = w[len(w) // 2:]
-    h = bias.top_curvature(plan.loss, late[:: max(1, len(late) // 8)], plan.n_steps * plan.dt)
+    (where the ensemble has relaxed: the stationary spread is what the bias distorts). ``ok``: the finite
+    records; the curvature is taken at the states :func:`~sdesim.integrators.bias.top_curvature` would pick,
+    gathered here without copying the records."""
+    picked = np.arange(len(w))[len(w) // 2:]
+    picked = picked[:: max(1, len(picked) // 8)]
+    finite = sum(int(ok[i].sum()) for i in picked)
+    ranks = np.linspace(0, finite - 1, min(finite, CURVATURE_POINTS)).astype(int)
+    records, particles = nth_true([ok[i] for i in picked], ranks)
+    xp = array_namespace(w)
+    states = to_host(w[xp.asarray(picked[records]), xp.asarray(particles)])
+    h = bias.top_curvature(plan.loss, states, plan.n_steps * plan.dt, max_points=CURVATURE_POINTS)
     if not h > 0:                   # no stationary spread along a flat or unstable direction
         return
     ratio = float(bias.variance_ratio(plan.integrator, h * plan.dt)[0])

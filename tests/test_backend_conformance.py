@@ -207,8 +207,12 @@ def declaring(monkeypatch):
 
 def test_registry(sym, declaring):
     gd = sd.GD(lr=0.1)
-    with pytest.raises(ConfigError, match="unknown backend 'cupy'.*numba"):
-        sd.simulate(sym, gd, w0=[0.1, 0.2], steps=2, backend="cupy")
+    with pytest.raises(ConfigError, match="unknown backend 'cuda'.*cupy.*numba"):
+        sd.simulate(sym, gd, w0=[0.1, 0.2], steps=2, backend="cuda")
+    if "cupy" not in BACKENDS:          # no device here (tests/test_cupy_backend.py runs it simulated)
+        with pytest.raises(BackendUnavailableError, match=r'backend .cupy. is not available: .*'
+                                                          r'\(pip install "sdesim\[gpu\]"\)'):
+            sd.simulate(sym, gd, w0=[0.1, 0.2], steps=2, backend="cupy")
     with pytest.raises(BackendUnavailableError, match=r'no CUDA device \(pip install "sdesim\[gpu\]"\)'):
         sd.simulate(sym, gd, w0=[0.1, 0.2], steps=2, backend="declaring_False")
     with pytest.raises(UnsupportedError, match="runs nothing"):

@@ -178,7 +178,7 @@ def test_resolved_configuration_repeats_the_run(tmp_path):
 
 
 def test_allowed_values_and_the_plane_are_checked(tmp_path):
-    with pytest.raises(ExperimentError, match=r"\[simulation\] backend must be one of \['numba', 'numpy'"):
+    with pytest.raises(ExperimentError, match=r"\[simulation\] backend must be one of \['cupy', 'numba', 'numpy'"):
         experiment.load(write(tmp_path, GOOD.replace("seed = 3", 'seed = 3\nbackend = "nmba"')))
     with pytest.raises(ExperimentError, match=r"\[plots\] plane must be"):
         experiment.load(write(tmp_path, GOOD + '\n[plots]\nplane = ["x"]\n'))

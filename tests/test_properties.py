@@ -225,6 +225,8 @@ LR = usually(st.one_of(st.sampled_from([1e-3, 0.01, 0.05, 0.1, 0.3]),
                        st.sampled_from([10.0, 1e3, 1e6, 1e12])),                 # the last ones diverge
              st.sampled_from([0.0, -0.1, math.nan, math.inf]))
 BATCH = usually(st.integers(1, 30), st.sampled_from([0, -1, 2.5]))
+# "cupy": unavailable without a CUDA device (BackendUnavailableError naming what to install), or
+# unsupported for some plans (UnsupportedError); "bogus" is unknown (ConfigError)
 BACKEND = usually(st.sampled_from(["numpy", "numba"]), st.sampled_from(["cupy", "bogus"]))
 
 

@@ -11,6 +11,11 @@ r"""Loss along paths: straight-line interpolation, model averaging, and minimum-
   :math:`-\nabla C|_\perp` and a spring force along the improved tangent
   :math:`\hat\tau_i`; the highest image climbs, :math:`F = -\nabla C + 2 (\nabla C\cdot\hat\tau)\hat\tau`,
   and converges onto the saddle. Relaxed by FIRE (Bitzek et al. 2006).
+
+Every function takes a vectorised loss (``dim``, ``value(W)``, ``grad(W)`` on ``(..., dim)``) or a
+network :class:`~sdesim.nets.objective.Objective` (``n_params``, ``loss(w)``, ``grad(w)``: one
+point at a time, in ``P`` dimensions), e.g. for the path between two trained nets
+(:mod:`sdesim.nets.connectivity`).
 """
 
 from __future__ import annotations
@@ -32,6 +37,26 @@ __all__ = [
 ]
 
 
+class _ObjectiveAsLoss:
+    """A network objective (full-batch ``loss(w)``, ``grad(w)``) as a loss vectorised over rows."""
+
+    def __init__(self, objective):
+        self.objective, self.dim = objective, int(objective.n_params)
+
+    def value(self, W):
+        W = np.asarray(W, dtype=float)
+        return np.array([self.objective.loss(w) for w in W.reshape(-1, self.dim)]).reshape(W.shape[:-1])
+
+    def grad(self, W):
+        W = np.asarray(W, dtype=float)
+        return np.array([self.objective.grad(w) for w in W.reshape(-1, self.dim)]).reshape(W.shape)
+
+
+def _vectorised(loss):
+    """``loss`` itself, or a network objective (it has ``n_params`` and no ``dim``) wrapped row by row."""
+    return _ObjectiveAsLoss(loss) if hasattr(loss, "n_params") and not hasattr(loss, "dim") else loss
+
+
 def _point(name, a, dim):
     a = np.asarray(a.location if isinstance(a, CriticalPoint) else a, dtype=float)
     if a.shape[-1:] != (dim,):
@@ -44,7 +69,7 @@ def interpolate(loss, a, b, n=101, extend=0.0):
 
     Parameters
     ----------
-    loss : Loss, FiniteSumLoss or QuadraticModel
+    loss : Loss, FiniteSumLoss, QuadraticModel or network Objective
     a, b : array_like, shape (..., dim)
         End points (broadcast: pairs of ensembles give one curve per pair).
     n : int
@@ -56,6 +81,7 @@ def interpolate(loss, a, b, n=101, extend=0.0):
     values : (n, ...) array
         :math:`C(w(\alpha))`.
     """
+    loss = _vectorised(loss)
     a, b = _point("a", a, loss.dim), _point("b", b, loss.dim)
     alpha = np.linspace(-extend, 1.0 + extend, int(n))
     shape = (n,) + (1,) * (np.broadcast(a, b).ndim)
@@ -88,6 +114,7 @@ def average(loss, W) -> Averaging:
 
     Non-finite rows (diverged particles) are dropped.
     """
+    loss = _vectorised(loss)
     W = _point("W", W, loss.dim)
     if W.ndim != 2:
         raise ShapeError(f"W must have shape (N, {loss.dim}), got {W.shape}")
@@ -153,8 +180,9 @@ def nudged_elastic_band(loss, a, b, n_images=21, climbing=True, spring=None, tol
 
     Parameters
     ----------
-    loss : Loss
-        With vectorised ``value`` and ``grad``.
+    loss : Loss or Objective
+        With vectorised ``value`` and ``grad``, or a network objective (``P`` dimensions; each
+        step costs ``n_images`` full-batch losses and gradients).
     a, b : array_like, shape (dim,), or catalog ``CriticalPoint``
         Fixed end points (usually minima).
     n_images : int
@@ -179,6 +207,7 @@ def nudged_elastic_band(loss, a, b, n_images=21, climbing=True, spring=None, tol
     MinimumEnergyPath
         ``converged=False`` (no exception) when ``max_steps`` is reached.
     """
+    loss = _vectorised(loss)
     dim = loss.dim
     a, b = _point("a", a, dim).reshape(dim), _point("b", b, dim).reshape(dim)
     n = int(n_images)

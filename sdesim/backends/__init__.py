@@ -13,6 +13,7 @@ from sdesim.errors import BackendUnavailableError, ConfigError
 REGISTRY = {
     "numpy": "sdesim.backends.numpy_backend",
     "numba": "sdesim.backends.numba_backend",
+    "cupy": "sdesim.backends.cupy_backend",
 }
 
 

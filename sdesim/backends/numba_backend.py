@@ -21,6 +21,7 @@ import sympy
 from sdesim import codegen, integrators
 from sdesim.backends import numba_source
 from sdesim.backends.base import Backend, Support
+from sdesim.backends.numpy_backend import FLOAT64_ONLY
 from sdesim.backends.numpy_backend import backend as reference
 from sdesim.losses.modified import LR
 
@@ -37,8 +38,17 @@ class NumbaBackend(Backend):
     name = "numba"
 
     def support(self, plan) -> Support:
+        if plan.dtype != "float64":
+            return Support("unsupported", FLOAT64_ONLY)
         why = _reference_reason(plan)
         return Support("reference", why) if why else Support("compiled")
+
+    def start(self, plan, W0):
+        """The state in the layout of the kernels of symbolic and finite-sum losses: ``W.T`` (and
+        ``V.T``) contiguous ``(dim, N)``, so that a segment steps the state in place, without a copy."""
+        if plan.kind != "quadratic" and self.support(plan).level == "compiled":
+            W0 = np.asfortranarray(W0, dtype=float)          # V = zeros_like(W0) follows its layout
+        return super().start(plan, W0)
 
     def advance(self, plan, state, k0, k1, record):
         if self.support(plan).level == "reference":
@@ -54,6 +64,8 @@ class NumbaBackend(Backend):
 def _reference_reason(plan) -> str:
     """Why no compiled kernel runs ``plan`` (``""`` when one does)."""
     kind = plan.kind
+    if kind == "network":
+        return "a network loss is full network passes, one particle at a time (no compiled kernel)"
     if plan.family == "flow":
         return "flows take adaptive Dormand-Prince steps (on the compiled vector field)"
     if plan.family == "sde":
@@ -120,13 +132,11 @@ def _advance_symbolic(plan, state, k0, k1, record, R):
     steps = np.arange(k0, k1 + 1)
     P = loss.parameter_table(plan.times(steps))
     lr = plan.lr_at(steps)
-    Wt = np.ascontiguousarray(state.W.T)
-    Vt = np.ascontiguousarray(state.V.T)
+    Wt, Vt = _columns(state.W, plan.dim), _columns(state.V, plan.dim)
     module.run(Wt, Vt, k0, k1, a, b, lr, P, np.ascontiguousarray(G), plan.momentum, plan.lookahead,
                int(nudge_k), nudge_factor, np.uint64(plan.seed), record, R,
                state.diverged_at, plan.bound, CHUNK)
-    state.W[:] = Wt.T
-    state.V[:] = Vt.T
+    _store(state, Wt, Vt)
 
 
 # --- quadratic models ---------------------------------------------------------------
@@ -160,7 +170,10 @@ def _advance_quadratic(plan, state, k0, k1, record, R):
     kappa = None if plan.momentum or plan.nudge[0] else _eigenbasis_diagonal(model, K, kappa)
     if kappa is not None:
         U = np.ascontiguousarray(model.hessian_eigenvectors)
-        E = _carried(state, "eigenbasis")
+
+        def rotate(E_):                    # the eigenbasis back to w
+            return E_ @ U.T + w_star
+        E = _carried(state, "eigenbasis", rotate)
         if E is None:
             E = np.ascontiguousarray((state.W - w_star) @ U)
         RE = np.empty_like(R)
@@ -168,34 +181,51 @@ def _advance_quadratic(plan, state, k0, k1, record, R):
         numba_linear.run_spectral(E, k0, k1, a, b, kappa, np.ascontiguousarray((U.T @ L).T), U, w_star,
                                   weak2, np.uint64(plan.seed), record, RE, state.diverged_at,
                                   plan.bound, thr, SPECTRAL_CHUNK)
-        R[:] = RE @ U.T + w_star
-        state.W[:] = E @ U.T + w_star
-        _carry(state, "eigenbasis", E)
+        for j in range(len(RE)):
+            _rows(rotate, RE[j], R[j])
+        del RE
+        _rows(rotate, E, state.W)
+        state.scratch["eigenbasis"] = E
         return
-    D = _carried(state, "deviation")
+
+    def shift(D_):
+        return D_ + w_star
+    D = _carried(state, "deviation", shift)
     if D is None:
         D = np.ascontiguousarray(state.W - w_star)
-    numba_linear.run(D, state.V, k0, k1, a, b, np.ascontiguousarray(K.T), np.ascontiguousarray(L.T),
+    V = np.empty((0, dim)) if state.V is None else state.V
+    numba_linear.run(D, V, k0, k1, a, b, np.ascontiguousarray(K.T), np.ascontiguousarray(L.T),
                      w_star, plan.momentum, plan.lookahead, weak2,
                      np.uint64(plan.seed), record, R, state.diverged_at, plan.bound, CHUNK)
-    state.W[:] = D + w_star
-    _carry(state, "deviation", D)
+    _rows(shift, D, state.W)
+    state.scratch["deviation"] = D
 
 
-def _carried(state, key):
-    """The kernel's own coordinates left by the previous segment, while ``state.W`` is what they gave.
+ROWS = 1 << 16
+"""Rows per block of :func:`_rows` (bounds its temporaries)."""
+
+
+def _rows(f, X, out):
+    """``f(X)`` into ``out``, row block by row block: bounded temporaries, and the same blocks
+    every time, so the same numbers (:func:`_carried` checks them)."""
+    for lo in range(0, len(X), ROWS):
+        out[lo:lo + ROWS] = f(X[lo:lo + ROWS])
+
+
+def _carried(state, key, to_w):
+    """The kernel's own coordinates left by the previous segment, while ``state.W`` is what they gave
+    (``to_w(X)``, block by block as :func:`_rows` wrote it: no copy of the ensemble).
 
     Converting to ``w - w*`` (and the eigenbasis) and back rounds; carrying the kernel's
     coordinates across segments keeps segmented runs bit-identical to a single segment.
     """
-    saved = state.scratch.get(key)
-    if saved is not None and np.array_equal(saved[0], state.W, equal_nan=True):
-        return saved[1]
-    return None
-
-
-def _carry(state, key, X):
-    state.scratch[key] = (state.W.copy(), X)
+    X = state.scratch.get(key)
+    if X is None or X.shape != state.W.shape:
+        return None
+    for lo in range(0, len(X), ROWS):
+        if not np.array_equal(to_w(X[lo:lo + ROWS]), state.W[lo:lo + ROWS], equal_nan=True):
+            return None
+    return X
 
 
 def _eigenbasis_diagonal(model, K, kappa=None):
@@ -227,9 +257,9 @@ def _finite_sum_module(loss):
 
 
 @lru_cache(maxsize=64)
-def _finite_sum_sgd_module(loss):
+def _finite_sum_sgd_module(loss, momentum):
     src = [numba_source.HEADER, loss_point_scalar_source(loss),
-           numba_source.finite_sum_sgd_kernel(loss.dim, len(loss.data_symbols))]
+           numba_source.finite_sum_sgd_kernel(loss.dim, len(loss.data_symbols), momentum)]
     return codegen.load_module("\n".join(src), prefix="sdesim_run")
 
 
@@ -273,14 +303,12 @@ def _advance_finite_sum(plan, state, k0, k1, record, R):
         heun, weak2 = scheme != "euler", scheme == "weak2"
         anisotropic = not plan.noise.additive
         G = plan.noise.factor if plan.noise.additive else G
-    Wt = np.ascontiguousarray(state.W.T)
-    Vt = np.ascontiguousarray(state.V.T)
+    Wt, Vt = _columns(state.W, plan.dim), _columns(state.V, plan.dim)
     if mode == 1:
-        _finite_sum_sgd_module(loss).run_sgd(
+        _finite_sum_sgd_module(loss, state.V is not None).run_sgd(
             Wt, Vt, loss.data_matrix, k0, k1, a, b, plan.momentum, plan.lookahead, B, np.uint64(sampler.key),
             record, R, state.diverged_at, plan.bound, SGD_CHUNK)
-        state.W[:] = Wt.T
-        state.V[:] = Vt.T
+        _store(state, Wt, Vt)
         return
     n = loss.n_samples
     perm = state.scratch.get("perm")
@@ -290,8 +318,21 @@ def _advance_finite_sum(plan, state, k0, k1, record, R):
     _finite_sum_module(loss).run(
         Wt, Vt, loss.data_matrix, k0, k1, a, b, G, plan.momentum, plan.lookahead, mode, B, anisotropic, heun,
         weak2, np.uint64(plan.seed), np.uint64(key), perm, record, R, state.diverged_at, plan.bound, CHUNK)
-    state.W[:] = Wt.T
-    state.V[:] = Vt.T
+    _store(state, Wt, Vt)
+
+
+def _columns(A, dim):
+    """``A (N, dim)`` as the kernels' contiguous ``(dim, N)`` (a view of the state :meth:`NumbaBackend.start`
+    lays out); ``(dim, 0)`` for a missing velocity."""
+    return np.empty((dim, 0)) if A is None else np.ascontiguousarray(A.T)
+
+
+def _store(state, Wt, Vt):
+    """Write the kernels' columns back to the state, unless they are views of it."""
+    if not np.shares_memory(Wt, state.W):
+        state.W[:] = Wt.T
+    if state.V is not None and not np.shares_memory(Vt, state.V):
+        state.V[:] = Vt.T
 
 
 backend = NumbaBackend()

@@ -26,8 +26,12 @@ from sdesim.rng import normal_pair, three_point
 
 @njit(cache=True, parallel=True)
 def run(D, V, k0, k1, a, b, KT, LT, w_star, mu, look, weak2, seed, rec, R, diverged, bound, chunk):
-    """Advance deviations ``D (N, dim)`` and velocities ``V`` from step ``k0`` to ``k1``."""
+    """Advance deviations ``D (N, dim)`` and velocities ``V`` from step ``k0`` to ``k1``.
+
+    Without momentum (``mu = look = 0``) ``V`` may have no rows: the step is ``d += f``.
+    """
     N, dim = D.shape
+    vel = V.shape[0] > 0
     r = LT.shape[0]
     pairs = (r + 1) // 2
     nchunks = (N + chunk - 1) // chunk
@@ -50,8 +54,12 @@ def run(D, V, k0, k1, a, b, KT, LT, w_star, mu, look, weak2, seed, rec, R, diver
                 if diverged[p] >= 0:
                     continue
                 for i in range(dim):
-                    y[i] = D[p, i] + look * V[p, i]
-                    f[i] = mu * V[p, i]
+                    if vel:
+                        y[i] = D[p, i] + look * V[p, i]
+                        f[i] = mu * V[p, i]
+                    else:
+                        y[i] = D[p, i]
+                        f[i] = 0.0
                 for j in range(dim):
                     yj = -ak * y[j]
                     for i in range(dim):
@@ -65,7 +73,8 @@ def run(D, V, k0, k1, a, b, KT, LT, w_star, mu, look, weak2, seed, rec, R, diver
                             f[i] += LT[j, i] * zj
                 ok = True
                 for i in range(dim):
-                    V[p, i] = f[i]
+                    if vel:
+                        V[p, i] = f[i]
                     D[p, i] += f[i]
                     if not abs(D[p, i] + w_star[i]) <= bound:
                         ok = False

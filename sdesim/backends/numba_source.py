@@ -208,8 +208,9 @@ def covariance_factor(w, X, g, tmp, C):
 @njit(cache=True, parallel=True)
 def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, seed, key, perm,
         rec, R, diverged, bound, chunk):
-    # mode: 0 full gradient, 1 with replacement, 2 shuffle, 3 fixed batches
+    # mode: 0 full gradient, 1 with replacement, 2 shuffle, 3 fixed batches; V (d, 0): no momentum
     d, N = W.shape
+    vel = V.shape[1] > 0
     n = X.shape[0]
     r = G.shape[1] if not anisotropic else d
     pairs = (r + 1) // 2
@@ -243,7 +244,7 @@ def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, s
                 if diverged[p] >= 0:
                     continue
                 for i in range(d):
-                    y[i] = W[i, p] + look * V[i, p]
+                    y[i] = W[i, p] + look * V[i, p] if vel else W[i, p]
                 if mode == 0:
                     full_gradient(y, X, g, tmp)
                 else:
@@ -292,8 +293,11 @@ def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, s
                         tmp[i] = -ak * 0.5 * (g[i] + g2[i]) + bk * nz[i]
                 ok = True
                 for i in range(d):
-                    V[i, p] = mu * V[i, p] + tmp[i]
-                    W[i, p] += V[i, p]
+                    if vel:
+                        V[i, p] = mu * V[i, p] + tmp[i]
+                        W[i, p] += V[i, p]
+                    else:
+                        W[i, p] += tmp[i]
                     if not abs(W[i, p]) <= bound:
                         ok = False
                 if not ok:
@@ -303,7 +307,7 @@ def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, s
 """
 
 
-def finite_sum_sgd_kernel(dim, m):
+def finite_sum_sgd_kernel(dim, m, momentum):
     """Source of ``run_sgd(...)``: SGD with replacement on a finite sum.
 
     Needs ``sample_grad_s(w_0, .., w_{dim-1}, x_0, .., x_{m-1}) -> tuple`` (the
@@ -313,7 +317,8 @@ def finite_sum_sgd_kernel(dim, m):
     registers, in the order of :data:`FINITE_SUM`'s ``run`` (``j`` ascending,
     then ``/ B``), so the numbers are the same. (The gathers of data rows do not
     vectorise: LLVM cannot bound an indirect load against the stores.)
-    Divergence as in :func:`symbolic_kernel`.
+    Divergence as in :func:`symbolic_kernel`. Without ``momentum`` the kernel never reads ``V``
+    (the caller passes ``V (dim, 0)``) and the step is ``w += d``.
     """
     d = range(dim)
     src = ("\n@njit(cache=True, parallel=True)\n"
@@ -321,7 +326,9 @@ def finite_sum_sgd_kernel(dim, m):
     src += _lines(1, "N = W.shape[1]", "n = X.shape[0]", "nchunks = (N + chunk - 1) // chunk")
     src += _lines(1, "for c in prange(nchunks):")
     src += _lines(2, "lo = c * chunk", "hi = min(N, lo + chunk)", "nc = hi - lo", "ri = 0")
-    src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d], *[f"_v{i} = V[{i}, lo:hi]" for i in d])
+    src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d])
+    if momentum:
+        src += _lines(2, *[f"_v{i} = V[{i}, lo:hi]" for i in d])
     src += _lines(2, "IX = np.empty((B, nc), np.uint64)  # unsigned: no wraparound code at the gathers")
     src += _lines(2, "dv = diverged[lo:hi]", "dead = 0", "for i in range(nc):", "    dead += dv[i] >= 0")
     src += _lines(2, "for k in range(k0, k1):")
@@ -333,15 +340,18 @@ def finite_sum_sgd_kernel(dim, m):
     src += _lines(3, "for j in range(B):", "    for i in range(nc):")
     src += _lines(5, "IX[j, i] = min(int(uniform(key, lo + i, k * B + j) * n), n - 1)")
     src += _lines(3, "bad = 0", "for i in range(nc):")
-    body = [f"_y{i} = _w{i}[i] + look * _v{i}[i]" for i in d]
+    body = [f"_y{i} = _w{i}[i] + look * _v{i}[i]" if momentum else f"_y{i} = _w{i}[i]" for i in d]
     body += [f"_g{i} = 0.0" for i in d]
     ys = ", ".join(f"_y{i}" for i in d)
     xs = ", ".join(f"X[ix, {q}]" for q in range(m))
     body += ["for j in range(B):", "    ix = IX[j, i]", f"    _s = sample_grad_s({ys}, {xs})"]
     body += [f"    _g{i} += _s[{i}]" for i in d]
     body += [f"_d{i} = -ak * (_g{i} / B)" for i in d]
-    body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
-    body += [f"_v{i}[i] = _u{i}" for i in d]
+    if momentum:
+        body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
+        body += [f"_v{i}[i] = _u{i}" for i in d]
+    else:
+        body += [f"_u{i} = _d{i}" for i in d]
     body += [f"_x{i} = _w{i}[i] + _u{i}" for i in d]
     body += ["ok = " + " & ".join(f"(abs(_x{i}) <= bound)" for i in d), "bad += not ok"]
     body += [f"_w{i}[i] = _x{i} if ok else np.nan" for i in d]

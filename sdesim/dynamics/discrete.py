@@ -92,7 +92,7 @@ def sgd_update(W, V, g, lr, momentum=0.0):
     r"""One SGD step from the (stochastic) gradient ``g``: returns ``(W', V')``.
 
     Heavy ball: :math:`v' = \mu v - lr\, g`, :math:`w' = w + v'`; without momentum
-    :math:`w' = w - lr\, g` (``V`` unchanged). ``g`` is taken at ``lookahead(W, V, ...)``.
+    :math:`w' = w - lr\, g` (``V`` unchanged, may be ``None``). ``g`` is taken at ``lookahead(W, V, ...)``.
     """
     if momentum:
         V = momentum * V - lr * g

@@ -21,6 +21,7 @@ import numpy as np
 
 from sdesim.dynamics.base import Dynamic, as_count, check_positive
 from sdesim.errors import ConfigError, LossKindError
+from sdesim.losses.base import DATA_KINDS
 
 
 @lru_cache(maxsize=32)
@@ -82,8 +83,8 @@ class ModifiedFlow(Dynamic):
     def drift(self, loss, W, t=0.0):
         kind = loss.kind
         if self.kind == "sgd":
-            if kind != "finite_sum":
-                raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss (its minibatches)")
+            if kind not in DATA_KINDS:
+                raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss or NetworkLoss (its minibatches)")
             return -_sgd_loss(loss, self.lr, self.batch_size).grad(W, t)
         if kind == "quadratic":
             d = np.asarray(W, dtype=float) - loss.w_star

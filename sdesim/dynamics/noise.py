@@ -21,6 +21,7 @@ import numpy as np
 
 from sdesim.errors import ConfigError, NonFiniteError, ShapeError
 from sdesim.linalg import check_psd, psd_eigen
+from sdesim.losses.base import DATA_KINDS
 
 
 def check_factor(name: str, F, dim: int | None = None) -> np.ndarray:
@@ -128,7 +129,7 @@ def resolve_noise(loss, dynamic) -> Noise:
     if given and loss.per_sample_noise:
         raise ConfigError(f"{type(loss).__name__} defines its own gradient noise: "
                           "drop noise_covariance/noise_factor from the dynamic")
-    if loss.kind == "finite_sum":
+    if loss.kind in DATA_KINDS:
         return Noise("data", rank=rank)
     if loss.kind == "quadratic":
         if rank is not None:

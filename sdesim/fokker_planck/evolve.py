@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .device import DeviceSplit
+from .krylov import DeviceIterative
 from .linsolve import factorize
 from .split import SplitStepper
 
@@ -60,7 +62,7 @@ def record_steps(record, n_steps, dt):
     return np.unique(steps)
 
 
-def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
+def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol, mods=None):
     """Step ``d rho/dt = L(s(t)) rho`` from ``rho0`` (flat) to ``t_end``.
 
     ``operator.matrix(s)`` is the generator with diffusion scaled by ``s`` and
@@ -76,6 +78,8 @@ def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
         = \\frac{\\rho_\\gamma - (1-\\gamma)^2 \\rho_n}{\\gamma (2-\\gamma)}.
 
     ``split``: backward Euler per lattice direction (`split.SplitStepper`).
+    With ``mods`` (`arrays.ArrayModules`) the steps run on that device
+    (`device.DeviceSplit`, `krylov.DeviceIterative`); the records come back as NumPy.
     """
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}; got {method!r}")
@@ -92,15 +96,20 @@ def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
     def system(s):
         if cached.get("s") != s:
             if method == "split":
-                cached.update(s=s, L=None, solver=SplitStepper(operator, dt, s))
-            else:
+                stepper = SplitStepper(operator, dt, s) if mods is None else DeviceSplit(operator, dt, s, mods)
+                cached.update(s=s, L=None, solver=stepper)
+            elif mods is None:
                 L = operator.matrix(s)
                 cached.update(s=s, L=L, solver=factorize(eye - c * L, solver, operator.grid.dim, tol))
+            else:
+                L = operator.matrix(s)
+                cached.update(s=s, L=mods.csr(L), solver=DeviceIterative(eye - c * L, mods, tol))
         return cached["L"], cached["solver"]
 
-    rho = np.asarray(rho0, dtype=float).ravel()
+    host = (lambda a: a.copy()) if mods is None else mods.to_host
+    rho = np.asarray(rho0, dtype=float).ravel() if mods is None else mods.asarray(np.ravel(rho0))
     keep_set = set(keep.tolist())
-    out = [rho.copy()] if keep[0] == 0 else []
+    out = [host(rho)] if keep[0] == 0 else []
     for k in range(1, n_steps + 1):
         if method == "backward-euler":
             _, lin = system(scale(k * dt))
@@ -112,6 +121,6 @@ def evolve(operator, scale, rho0, t_end, dt, record, method, solver, tol):
             stage = lin.solve(rho + c * (L @ rho), x0=rho)
             rho = lin.solve((stage - (1 - _GAMMA) ** 2 * rho) / (_GAMMA * (2 - _GAMMA)), x0=stage)
         if k in keep_set:
-            out.append(rho.copy())
+            out.append(host(rho))
     meta = {"method": method, "dt": dt, "steps": n_steps, "solver": solver}
     return keep * dt, np.array(out), meta

@@ -2,7 +2,8 @@
 
 ``direct``: SuperLU (`scipy.sparse.linalg.splu`), or a tridiagonal LU on 1D grids. ``iterative``: BiCGSTAB
 preconditioned by algebraic multigrid (`pyamg`, classical Ruge-Stueben, which
-suits the M-matrices of the scheme) when pyamg is installed, otherwise by an
+suits the M-matrices of the scheme; one forward Gauss-Seidel sweep before and one
+backward sweep after the coarse correction) when pyamg is installed, otherwise by an
 incomplete LU factorisation. ``auto`` picks ``direct`` up to
 `DIRECT_MAX_CELLS` cells (2D) or `DIRECT_MAX_CELLS_3D` (3D, where fill-in
 grows faster).
@@ -66,7 +67,10 @@ class Iterative:
         self.tol = tol
         if importlib.util.find_spec("pyamg") is not None:
             import pyamg
-            self.M = pyamg.ruge_stuben_solver(self.A, max_coarse=500, coarse_solver="splu").aspreconditioner()
+            self.M = pyamg.ruge_stuben_solver(self.A, max_coarse=500, coarse_solver="splu",
+                                              presmoother=("gauss_seidel", {"sweep": "forward"}),
+                                              postsmoother=("gauss_seidel", {"sweep": "backward"}),
+                                              ).aspreconditioner()
         else:
             ilu = spla.spilu(sp.csc_matrix(A), drop_tol=1e-5, fill_factor=10)
             self.M = spla.LinearOperator(A.shape, ilu.solve)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-import scipy.sparse as sp
 
 from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.losses.base import as_loss
 
 from . import observables
+from .arrays import modules
 from .balance import closed_form_steady_state
+from .device import DeviceFokkerPlanck
 from .diagnostics import check_density
 from .diffusion import check_tensor
 from .evolve import DensityResult, evolve
-from .linsolve import factorize
+from . import steady
+from .linsolve import choose, factorize
 from .operator import Operator
 
 
@@ -53,19 +55,28 @@ class FokkerPlanck:
         where no closed form exists (`steady_state`) and by `evolve` except ``"split"``.
     tol : float
         Relative residual of the iterative solver.
+    backend : {"cpu", "cupy"} or ArrayModules
+        ``"cupy"``: the linear solves, time steps and functionals run on a CUDA
+        device (`sdesim.fokker_planck.device`; inputs and outputs stay NumPy
+        arrays); `BackendUnavailableError` without CuPy or a device. An
+        `ArrayModules` runs that device code path on its modules
+        (``ArrayModules.numpy()``: on the CPU, as the tests do).
 
     Raises
     ------
     ShapeError
         ``loss.dim != grid.dim`` or a tensor of the wrong shape.
+    ConfigError
+        An unknown ``backend`` (or solver, or both/neither of temperature and diffusion).
     NonPSDError
         ``D`` is not symmetric positive semi-definite at some cell.
     """
 
     def __init__(self, loss, temperature=None, *, grid, diffusion=None, drift=None,
-                 noise_schedule=None, solver="auto", tol=1e-10):
+                 noise_schedule=None, solver="auto", tol=1e-10, backend="cpu"):
         if (temperature is None) == (diffusion is None):
             raise ConfigError("give exactly one of temperature= and diffusion=")
+        mods = modules(backend)
         loss = as_loss(loss)
         if loss.dim != grid.dim:
             raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
@@ -95,6 +106,8 @@ class FokkerPlanck:
         elif not np.array_equal(np.asarray(drift(X), dtype=float), -np.asarray(loss.grad(X))):
             potential = None
         self.operator = Operator(grid, D, drift, potential)
+        self.backend = "cpu" if mods is None else mods.name
+        self._device = None if mods is None else DeviceFokkerPlanck(self, mods)
 
     @classmethod
     def from_dynamics(cls, loss, dynamics, grid, **kwargs):
@@ -150,8 +163,9 @@ class FokkerPlanck:
         matrix-free product confirms ``||L rho|| <= 1e-13 ||L||_F ||rho||``.
         Otherwise (non-equilibrium steady states) the linear system is solved
         with the equation at the cell of lowest loss replaced by ``rho = 1``
-        there, then normalised; iterative solves start from ``exp(-C / T)`` with
-        ``T = tr(D) / dim``. Warns `BoundaryMassWarning` / `ResolutionWarning`
+        there, then normalised; iterative solves work on the system symmetrised
+        by ``g = exp(-C / T)``, ``T = tr(D) / dim`` (`steady.pinned_symmetrised`), starting
+        from ``g`` itself. Warns `BoundaryMassWarning` / `ResolutionWarning`
         when the grid cannot represent the result.
 
         Parameters
@@ -179,23 +193,19 @@ class FokkerPlanck:
                 raise ConfigError("the discrete rates are not in detailed balance (the closed-form "
                                  "candidate fails the residual check): use closed_form=None or False")
         if rho is None:
-            rho = self._solve_steady_state(t)
+            rho = self._solve_steady_state(t) if self._device is None else self._device.solve_steady_state(t)
         rho = self.grid.normalize(rho.reshape(self.grid.shape))
         check_density(self.grid, rho, "steady state")
         return rho
 
     def _solve_steady_state(self, t):
         L = self.matrix(t)
-        n = L.shape[0]
-        p = int(np.argmin(self.potential))
-        keep = np.ones(n)
-        keep[p] = 0.0
-        A = sp.diags(keep) @ (-L) + sp.csr_matrix(([1.0], ([p], [p])), shape=(n, n))
-        b = np.zeros(n)
-        b[p] = 1.0
-        T = np.trace(self.diffusion, axis1=-2, axis2=-1).mean() / self.grid.dim
-        guess = np.exp(-np.minimum((self.potential.ravel() - self.potential.flat[p]) / T, 700.0))
-        return factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(b, x0=guess)
+        p = steady.pin_cell(self.potential)
+        if choose(self.solver, L.shape[0], self.grid.dim) != "iterative":
+            A, b = steady.pinned_system(L, p)
+            return factorize(A, self.solver, self.grid.dim, self.tol).solve(b)
+        g = steady.reference_density(self.potential, self.diffusion, self.grid.dim)
+        return steady.solve(L, p, g, lambda M: factorize(M, "iterative", self.grid.dim, self.tol))
 
     def evolve(self, rho0, t_end, dt, record=None, method="backward-euler"):
         """Integrate the density from ``rho0`` to ``t_end``.
@@ -225,7 +235,7 @@ class FokkerPlanck:
         rho0 = rho0(self.grid.centers) if callable(rho0) else rho0
         rho0 = self.grid.normalize(rho0)
         t, rho, meta = evolve(self.operator, self._scale, rho0.ravel(), t_end, dt, record,
-                              method, self.solver, self.tol)
+                              method, self.solver, self.tol, None if self._device is None else self._device.mods)
         rho = rho.reshape(len(t), *self.grid.shape)
         check_density(self.grid, rho[-1], "density at t_end")
         return DensityResult(t, rho, self.grid, meta)
@@ -256,6 +266,8 @@ class FokkerPlanck:
             raise ConfigError("the target region contains no grid cell")
         free = ~mask.ravel()
         A = (-self.operator.matrix(self._noisy_scale(t)).T).tocsr()[free][:, free]
+        if self._device is not None:
+            return self._device.mean_first_passage_time(A, free).reshape(self.grid.shape)
         tau = np.zeros(self.grid.size)
         if free.any():
             tau[free] = factorize(A.tocsr(), self.solver, self.grid.dim, self.tol).solve(np.ones(free.sum()))
@@ -267,6 +279,8 @@ class FokkerPlanck:
         Built from the discrete link fluxes, so ``d rho/dt = -div J`` holds exactly
         on the links; zero for a Gibbs density with isotropic noise.
         """
+        if self._device is not None:
+            return self._device.current(rho, self._scale(t))
         return self.operator.current(self.grid.check_density(rho), self._scale(t))
 
     def marginal(self, rho, axis):
@@ -275,10 +289,14 @@ class FokkerPlanck:
 
     def kl(self, rho, rho_ref):
         """``KL(rho || rho_ref) = int rho log(rho / rho_ref)``."""
+        if self._device is not None:
+            return self._device.kl(rho, rho_ref)
         return observables.kl(self.grid, rho, rho_ref)
 
     def entropy(self, rho):
         """``H(rho) = -int rho log rho``."""
+        if self._device is not None:
+            return self._device.entropy(rho)
         return observables.entropy(self.grid, rho)
 
     def free_energy(self, rho):
@@ -286,5 +304,7 @@ class FokkerPlanck:
         if self.temperature is None:
             raise ConfigError("the free energy E[C] - T H needs isotropic noise D = T I; "
                              "use kl(rho, steady_state()) for anisotropic D")
-        return observables.free_energy(self.grid, rho, self.potential,
-                                       self.temperature * self._scale(0.0))
+        T = self.temperature * self._scale(0.0)
+        if self._device is not None:
+            return self._device.free_energy(rho, T)
+        return observables.free_energy(self.grid, rho, self.potential, T)

@@ -6,8 +6,9 @@ A loss :math:`C(w)` on :math:`\mathbb{R}^{dim}` has
 - ``value(W, t)``, ``grad(W, t)``, ``hessian(W, t)`` on ``W`` of shape ``(..., dim)``
   (``t = k * lr``: losses with time-dependent parameters use it, the others ignore it);
 - ``kind``: ``"symbolic"`` (a sympy expression), ``"finite_sum"`` (an average of
-  per-sample losses over data) or ``"quadratic"`` (a quadratic model), which decides
-  which compiled kernels can run it;
+  per-sample losses over data), ``"quadratic"`` (a quadratic model) or ``"network"``
+  (a real network on its data, :class:`sdesim.nets.NetworkLoss`), which decides
+  which compiled kernels can run it (none run a network: the NumPy reference does);
 - ``per_sample_noise``: whether the loss defines its own per-sample gradient noise
   :math:`\Sigma_1(w)` (finite sums: the covariance of the per-sample gradients;
   quadratic models: their constant ``S``). A loss that does not leaves the noise to the
@@ -25,7 +26,9 @@ from abc import ABC, abstractmethod
 
 from sdesim.errors import LossKindError
 
-KINDS = ("symbolic", "finite_sum", "quadratic")
+KINDS = ("symbolic", "finite_sum", "quadratic", "network")
+DATA_KINDS = ("finite_sum", "network")
+"""Kinds that average per-sample losses over data: SGD draws real minibatches, Sigma_1 is their covariance."""
 
 
 class BaseLoss(ABC):
@@ -69,6 +72,6 @@ def as_loss(loss) -> BaseLoss:
     if isinstance(loss, Landscape):
         loss = loss.loss
     if not isinstance(loss, BaseLoss) or loss.kind not in KINDS:
-        raise LossKindError(f"expected a loss (Loss, FiniteSumLoss, QuadraticModel or a catalog landscape), "
+        raise LossKindError(f"expected a loss (Loss, FiniteSumLoss, QuadraticModel, NetworkLoss or a catalog landscape), "
                             f"got {type(loss).__name__}")
     return loss

@@ -12,6 +12,10 @@ through :class:`~sdesim.nets.torch_adapter.TorchObjective`):
   double backward);
 - ``per_sample_grads(w, idx)``: :math:`\nabla \ell_i(w)` for ``i`` in ``idx``, ``(len(idx), P)``.
 
+with defaults built from these (subclasses override them with cheaper products):
+``loss_and_grad(w, idx=None)`` and ``sample_grad_products(w, V)``, :math:`G V` ``(n, m)``
+(rows :math:`\nabla \ell_i(w)^\top V`, for the noise along directions ``V (P, m)``).
+
 All arrays are float64 NumPy arrays; ``w`` is never modified.
 """
 
@@ -44,6 +48,20 @@ class Objective(ABC):
     def per_sample_grads(self, w, idx) -> np.ndarray:
         """Per-sample gradients, ``(len(idx), P)``."""
 
+    def loss_and_grad(self, w, idx=None):
+        """``(loss(w, idx), grad(w, idx))``; subclasses may share one forward pass."""
+        return self.loss(w, idx), self.grad(w, idx)
+
+    def sample_grad_products(self, w, V, chunk_size=512) -> np.ndarray:
+        """``G V (n, m)``: :math:`\\nabla \\ell_i(w) \\cdot V_{:, j}` for every sample, ``V (P, m)``.
+
+        From :meth:`per_sample_grads` on ``chunk_size`` samples at a time; subclasses
+        with a matrix-free product (``jvp``, cached backward passes) override it.
+        """
+        V = np.asarray(V, dtype=float)
+        return np.concatenate([self.per_sample_grads(w, np.arange(i, min(i + chunk_size, self.n_samples))) @ V
+                               for i in range(0, self.n_samples, chunk_size)])
+
 
 class MLPObjective(Objective):
     """An :class:`~sdesim.nets.MLP` on a data set ``(x, y)``."""
@@ -67,3 +85,10 @@ class MLPObjective(Objective):
 
     def per_sample_grads(self, w, idx) -> np.ndarray:
         return self.net.per_sample_grads(w, *self._data(idx))
+
+    def loss_and_grad(self, w, idx=None):
+        return self.net.loss_and_grad(w, *self._data(idx))
+
+    def sample_grad_products(self, w, V, chunk_size=2048) -> np.ndarray:
+        J = self.net.sample_jacobian(w, self.x, self.y, chunk_size)
+        return np.column_stack([J.matvec(v) for v in np.asarray(V, dtype=float).T])

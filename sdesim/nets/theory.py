@@ -36,15 +36,19 @@ from pathlib import Path
 import numpy as np
 
 from sdesim.analysis.stationary import stationary_statistics
-from sdesim.errors import ValidityWarning
+from sdesim.errors import ConfigError, ShapeError, ValidityWarning
+from sdesim.nets.data import Dataset
 from sdesim.nets.edge_of_stability import gd_sharpness
+from sdesim.nets.extract import Extraction
 from sdesim.nets.figures import plot_report, plot_sweep
-from sdesim.nets.loading import load_extraction
+from sdesim.nets.loading import extraction_path, load_extraction, load_objective
 from sdesim.nets.near_minimum import (
     quadratic_check,
     real_sgd_near_minimum,
+    sgd_near_minimum,
     stationary_variance,
 )
+from sdesim.nets.objective import MLPObjective, Objective
 from sdesim.nets.report import (
     DirectionRow,
     EdgeOfStability,
@@ -55,7 +59,8 @@ from sdesim.nets.report import (
 )
 
 __all__ = ["DirectionRow", "EdgeOfStability", "NetTheoryReport", "QuadraticCheck", "format_report",
-           "gd_sharpness", "load_extraction", "net_vs_theory", "plot_sweep", "real_sgd_near_minimum"]
+           "gd_sharpness", "load_extraction", "load_objective", "net_vs_theory", "plot_sweep",
+           "real_sgd_near_minimum", "sgd_near_minimum"]
 
 #: Relative gap between the measured loss increase and its quadratic prediction above which we warn.
 QUADRATIC_TOLERANCE = 0.2
@@ -71,14 +76,15 @@ def _blas_one_thread():
 
 def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps=20_000, burn_in=0.2,
                   batches=20, directions=5, n_particles=1000, sim_steps=2000, seed=0, n_snapshots=20,
-                  gd_steps=1200, gd_lr=None, gd_hessian_every=100, out=None, figure=True,
-                  progress=False) -> NetTheoryReport:
+                  gd_steps=None, gd_lr=None, gd_hessian_every=100, out=None, figure=True,
+                  progress=False, objective=None) -> NetTheoryReport:
     r"""Real SGD near the minimum of a net against the discrete-Lyapunov and SDE predictions.
 
-    1. Load the extracted model (:func:`load_extraction`; a shipped model is rebuilt
-       from its recipe when missing), its net and training set.
+    1. Load the extracted model and its network on its training set
+       (:func:`~sdesim.nets.loading.load_objective`; a shipped model is rebuilt from
+       its recipe when missing), or take the ``objective`` given.
     2. Real SGD (replacement sampling) from ``w*`` for ``steps`` steps
-       (:func:`real_sgd_near_minimum`); the variance of ``u_j`` over the steps
+       (:func:`~sdesim.nets.near_minimum.sgd_near_minimum`); the variance of ``u_j`` over the steps
        after the burn-in, with a batch-means standard error (``batches`` blocks).
     3. The discrete and continuous Lyapunov solutions of the ``k``-dimensional
        model (:meth:`QuadraticModel.stationary_covariance`).
@@ -87,13 +93,19 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
        fraction, every 10th step recorded); standard errors over particles.
     5. Validity: ``C(w) - C(w*)`` at ``n_snapshots`` states of the real run against
        its second-order Taylor value (:class:`QuadraticCheck`).
-    6. Full-batch GD from initialisation with its sharpness (:func:`gd_sharpness`,
-       ``gd_steps = 0`` skips it).
+    6. Full-batch GD from initialisation with its sharpness (:func:`gd_sharpness`;
+       the package's MLP only, ``gd_steps = 0`` skips it).
 
     Parameters
     ----------
-    model : str or path
-        ``"digits_mlp"``, ``"mnist1d_mlp"`` or an :meth:`Extraction.save` path.
+    model : str, path or Extraction
+        ``"digits_mlp"``, ``"mnist1d_mlp"``, an :meth:`Extraction.save` path or an
+        :class:`~sdesim.nets.extract.Extraction`.
+    objective : Objective, optional
+        The network on its training data (:class:`~sdesim.nets.objective.Objective`,
+        e.g. ``TorchObjective(module, x, y, loss_fn)``) in the layout of the
+        extraction's ``w*``; by default rebuilt from the extraction's report
+        (:func:`~sdesim.nets.loading.load_objective`).
     lr : float, optional
         Learning rate; default ``lr_h1 / h_1``.
     lr_h1 : float
@@ -104,6 +116,10 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
         Real SGD steps; the first ``burn_in`` fraction is discarded.
     directions : int
         Rows of the table (top Hessian directions; at most ``k``).
+    gd_steps : int, optional
+        Full-batch GD steps from initialisation; default 1200 on the package's MLP,
+        none on another network (it has no initialisation here: a positive value
+        raises ``ConfigError``).
     out : path, optional
         Folder for ``net_vs_theory.json`` and ``net_vs_theory.png``.
 
@@ -123,7 +139,23 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
     """
     t_start = time.perf_counter()
     timings = {}
-    ext, net, train_set = load_extraction(model)
+    if objective is None:
+        ext, objective, train_set = load_objective(model)
+    else:
+        ext = model if isinstance(model, Extraction) else Extraction.load(extraction_path(model))
+        train_set = None
+        if isinstance(objective, MLPObjective):
+            train_set = Dataset(objective.x, objective.y, objective.net.sizes[-1],
+                                (ext.report.get("data") or {}).get("name", "data"))
+    if not isinstance(objective, Objective):
+        raise ConfigError(f"objective must be an sdesim.nets.objective.Objective, got {type(objective).__name__}")
+    if ext.w_star.shape != (objective.n_params,):
+        raise ShapeError(f"the extraction has {ext.w_star.size} weights but the network has {objective.n_params}")
+    if gd_steps is None:
+        gd_steps = 1200 if train_set is not None else 0
+    elif gd_steps and train_set is None:
+        raise ConfigError("gd_steps: GD from initialisation needs the package's MLP; this network has no "
+                          "initialisation here (give gd_steps=0)")
     qm = ext.model
     h = qm.hessian_eigenvalues
     k = qm.dim
@@ -162,8 +194,8 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
     t0 = time.perf_counter()
     snap_steps = np.linspace(burn, steps, n_snapshots + 1)[1:].astype(int) if n_snapshots else ()
     with _blas_one_thread():
-        u, snaps, diverged_at = real_sgd_near_minimum(net, train_set, ext, lr, batch_size, steps, seed=seed,
-                                                      snapshots=snap_steps)
+        u, snaps, diverged_at = sgd_near_minimum(objective, ext, lr, batch_size, steps, seed=seed,
+                                                 snapshots=snap_steps)
     timings["real_sgd_s"] = time.perf_counter() - t0
     if diverged_at >= 0:
         warn(f"real SGD diverged at step {diverged_at}")
@@ -178,7 +210,7 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
     if snaps:
         t0 = time.perf_counter()
         with _blas_one_thread():
-            quad = quadratic_check(net, train_set, ext, snaps, m)
+            quad = quadratic_check(objective, ext, snaps, m)
         timings["quadratic_check_s"] = time.perf_counter() - t0
         if abs(quad.ratio - 1) > QUADRATIC_TOLERANCE:
             warn(f"loss increase over the minimum along real SGD is {quad.measured:.3g}, its quadratic "
@@ -216,7 +248,7 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
     if gd_steps:
         t0 = time.perf_counter()
         with _blas_one_thread():
-            gd = gd_sharpness(net, train_set, lr=gd_lr, steps=int(gd_steps),
+            gd = gd_sharpness(objective.net, train_set, lr=gd_lr, steps=int(gd_steps),
                               hessian_every=int(min(gd_hessian_every, gd_steps)))
         timings["gd_s"] = time.perf_counter() - t0
         if progress:
@@ -229,7 +261,9 @@ def net_vs_theory(model="digits_mlp", lr=None, lr_h1=0.25, batch_size=128, steps
                 "diverged_at": int(diverged_at), "extraction": {
                     key: ext.report.get(key) for key in ("grad_norm", "loss", "noise_fraction", "noise_trace",
                                                          "train_accuracy", "test_accuracy", "net", "data")}}
-    report = NetTheoryReport(str(model), lr, batch_size, rows, quad, gd, settings, tuple(issued), timings)
+    name = str(model) if not isinstance(model, Extraction) else (ext.report.get("net") or {}).get(
+        "torch_module", "extraction")
+    report = NetTheoryReport(name, lr, batch_size, rows, quad, gd, settings, tuple(issued), timings)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -18,16 +18,23 @@ Everything runs in float64 on the CPU.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 
 from sdesim.analysis.lanczos import lanczos
-from sdesim.errors import ConvergenceWarning, ShapeError, ValidityWarning
+from sdesim.errors import ConfigError, ConvergenceWarning, ShapeError, ValidityWarning
 from sdesim.losses.quadratic import QuadraticModel
-from sdesim.nets.extract import Extraction
+from sdesim.nets.extract import Extraction, lbfgs_refine
+from sdesim.nets.objective import Objective
 
-__all__ = ["TorchObjective", "extract_quadratic_torch", "mlp_to_torch"]
+__all__ = ["TORCH_LOSSES", "TorchObjective", "extract_quadratic_torch", "mlp_to_torch", "module_from_factory",
+           "torch_loss"]
+
+#: Loss names for the CLI and saved extractions: ``cross_entropy`` (integer class targets) and
+#: ``mse`` (``mean((f(x) - y)^2)`` over all output entries, float targets of the output's shape).
+TORCH_LOSSES = ("cross_entropy", "mse")
 
 
 def _torch():
@@ -38,13 +45,44 @@ def _torch():
     return torch
 
 
-class TorchObjective:
-    """``C(w)``, its gradient, HVPs and per-sample products for ``module`` on ``(x, y)``.
+def torch_loss(name):
+    """The ``torch.nn.functional`` loss called ``name`` (one of :data:`TORCH_LOSSES`)."""
+    F = _torch().nn.functional
+    if name not in TORCH_LOSSES:
+        raise ConfigError(f"unknown loss {name!r} for a PyTorch module; choose one of {list(TORCH_LOSSES)}")
+    return {"cross_entropy": F.cross_entropy, "mse": F.mse_loss}[name]
+
+
+def module_from_factory(spec):
+    """``factory()`` for ``spec = "package.module:factory"``: a ``torch.nn.Module`` (``ConfigError``
+    when the module cannot be imported, has no such callable, or it returns something else)."""
+    import importlib
+
+    torch = _torch()
+    mod_name, sep, attr = str(spec).partition(":")
+    if not (sep and mod_name and attr):
+        raise ConfigError(f"a module factory is written 'package.module:factory', got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {mod_name!r} for the factory {spec!r}: {exc}") from None
+    except AttributeError:
+        raise ConfigError(f"{mod_name!r} has no {attr!r} (factory {spec!r})") from None
+    module = factory()
+    if not isinstance(module, torch.nn.Module):
+        raise ConfigError(f"{spec}() returned {type(module).__name__}, not a torch.nn.Module")
+    return module
+
+
+class TorchObjective(Objective):
+    """``C(w)``, its gradient, HVPs and per-sample products for ``module`` on ``(x, y)``
+    (an :class:`~sdesim.nets.objective.Objective`).
 
     Parameters
     ----------
     module : torch.nn.Module
-        Its parameters define the layout of ``w``; it is converted to float64.
+        Its parameters define the layout of ``w``. It is copied (``copy.deepcopy``)
+        and the copy converted to float64: the caller's module is never modified.
     x, y : array_like or torch.Tensor
         Inputs ``(n, ...)`` and targets ``(n, ...)``.
     loss_fn : callable
@@ -57,29 +95,32 @@ class TorchObjective:
     chunk_size : int
         Samples per block in ``G v`` / ``G^T u``.
 
-    All methods take and return float64 NumPy arrays of length ``P`` (or ``n``).
+    All methods take and return float64 NumPy arrays of length ``P`` (or ``n``);
+    ``idx`` selects a subset of the samples (all when ``None``).
     """
 
     def __init__(self, module, x, y, loss_fn, weight_decay=0.0, chunk_size=1024):
         torch = _torch()
         self.torch = torch
-        self.module = module.to(torch.float64)
-        self.names = [n for n, _ in module.named_parameters()]
-        self.shapes = [p.shape for _, p in module.named_parameters()]
+        self.module = copy.deepcopy(module).to(torch.float64)
+        self.names = [n for n, _ in self.module.named_parameters()]
+        self.shapes = [p.shape for _, p in self.module.named_parameters()]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
         self.x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
         if self.x.is_floating_point():
             self.x = self.x.to(torch.float64)
         self.y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+        if self.y.is_floating_point():
+            self.y = self.y.to(torch.float64)
         if len(self.x) != len(self.y):
             raise ShapeError(f"{len(self.x)} inputs but {len(self.y)} targets")
         self.loss_fn, self.weight_decay, self.chunk_size = loss_fn, float(weight_decay), int(chunk_size)
-        self.n = len(self.y)
+        self.n = self.n_samples = len(self.y)
 
     # -- layout
     def flat(self) -> np.ndarray:
-        """The module's current parameters as ``w (P,)``."""
+        """The module's parameters as ``w (P,)``."""
         return np.concatenate([p.detach().cpu().numpy().ravel() for p in self.module.parameters()]).astype(float)
 
     def _params(self, w):
@@ -91,6 +132,12 @@ class TorchObjective:
 
     def _t(self, a):
         return self.torch.as_tensor(np.asarray(a, dtype=float))
+
+    def _data(self, idx):
+        if idx is None:
+            return self.x, self.y
+        idx = self.torch.as_tensor(np.asarray(idx))
+        return self.x[idx], self.y[idx]
 
     # -- functions of a flat torch vector
     def _mean_loss(self, w, x, y):
@@ -108,34 +155,34 @@ class TorchObjective:
         return vmap(one)(x, y) + 0.5 * self.weight_decay * (w @ w)
 
     # -- public, NumPy in and out
-    def loss(self, w) -> float:
+    def loss(self, w, idx=None) -> float:
         with self.torch.no_grad():
-            return float(self._mean_loss(self._t(w), self.x, self.y))
+            return float(self._mean_loss(self._t(w), *self._data(idx)))
 
-    def loss_and_grad(self, w):
+    def loss_and_grad(self, w, idx=None):
         from torch.func import grad_and_value
-        g, v = grad_and_value(self._mean_loss)(self._t(w), self.x, self.y)
+        g, v = grad_and_value(self._mean_loss)(self._t(w), *self._data(idx))
         return float(v), g.numpy().copy()
 
-    def grad(self, w) -> np.ndarray:
-        return self.loss_and_grad(w)[1]
+    def grad(self, w, idx=None) -> np.ndarray:
+        return self.loss_and_grad(w, idx)[1]
 
-    def hvp(self, w, v) -> np.ndarray:
+    def hvp(self, w, v, idx=None) -> np.ndarray:
         """Exact ``H v`` (forward-over-reverse)."""
         from torch.func import grad, jvp
         g = grad(self._mean_loss)
-        return jvp(lambda p: g(p, self.x, self.y), (self._t(w),), (self._t(v),))[1].numpy().copy()
+        x, y = self._data(idx)
+        return jvp(lambda p: g(p, x, y), (self._t(w),), (self._t(v),))[1].numpy().copy()
 
     def per_sample_grads(self, w, idx=None) -> np.ndarray:
         """``G (m, P)``, rows ``grad l_i`` for the samples ``idx`` (default all; small sets only)."""
         from torch.func import grad, vmap
-        idx = slice(None) if idx is None else self.torch.as_tensor(np.asarray(idx))
         wt = self._t(w)
 
         def one(p, xi, yi):
             return self._sample_losses(p, xi[None], yi[None])[0]
 
-        return vmap(grad(one), in_dims=(None, 0, 0))(wt, self.x[idx], self.y[idx]).numpy().copy()
+        return vmap(grad(one), in_dims=(None, 0, 0))(wt, *self._data(idx)).numpy().copy()
 
     def matvec(self, w, v) -> np.ndarray:
         """``G v (n,)``: ``grad l_i . v`` for every sample, by ``jvp`` per chunk."""
@@ -144,6 +191,10 @@ class TorchObjective:
         out = [jvp(lambda p, s=s: self._sample_losses(p, self.x[s], self.y[s]), (wt,), (vt,))[1]
                for s in self._chunks()]
         return self.torch.cat(out).numpy().copy()
+
+    def sample_grad_products(self, w, V, chunk_size=None) -> np.ndarray:
+        """``G V (n, m)`` by :meth:`matvec` per column (``chunk_size`` is the objective's)."""
+        return np.column_stack([self.matvec(w, v) for v in np.asarray(V, dtype=float).T])
 
     def rmatvec(self, w, u) -> np.ndarray:
         """``G^T u (P,)``, by ``vjp`` per chunk."""
@@ -167,13 +218,15 @@ class TorchObjective:
 
 
 def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, weight_decay=0.0, gtol=1e-6,
-                            maxiter=2000, tol=1e-8, chunk_size=1024, seed=0) -> Extraction:
+                            maxiter=2000, tol=1e-8, chunk_size=1024, seed=0, progress=None,
+                            describe=None) -> Extraction:
     """The ``k``-dimensional quadratic model of a PyTorch module near ``w`` (default: its current weights).
 
     Steps as in :func:`sdesim.nets.extract`: L-BFGS refinement of ``w`` on the full
     loss (``refine``; ``gtol`` on ``max_j |grad_j|``), top-``k`` Hessian eigenpairs
     by Lanczos on exact HVPs, top-``k`` eigenpairs of ``Sigma_1(w*)`` and
-    ``S = V^T Sigma_1 V`` from ``G V`` (centred), matrix-free.
+    ``S = V^T Sigma_1 V`` from ``G V`` (centred), matrix-free. The module itself
+    is not modified (the computation runs on a float64 copy).
 
     Parameters
     ----------
@@ -185,41 +238,45 @@ def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, we
     k : int
     w : array_like, shape (P,), optional
         Flat weights in ``named_parameters()`` order; the module's own by default.
-        The module's parameters are not modified.
+    refine : bool
+        Run L-BFGS first (see :func:`sdesim.nets.extract.lbfgs_refine`: it may
+        move far from trained weights; ``refine=False`` keeps them).
+    progress : bool, optional
+        The refinement's progress bar: ``None`` shows it after 5 s.
+    describe : dict, optional
+        JSON-serialisable ``{"net": {...}, "data": {...}, "provenance": {...}}`` entries
+        merged into the report's ``net``/``data``/``provenance`` (how to rebuild the module and data: the CLI stores
+        ``factory``, ``loss`` and the data file there, for
+        :func:`sdesim.nets.loading.load_objective`).
 
     Returns
     -------
     Extraction
         ``basis (P, k)`` and ``w_star (P,)`` in the module's flat layout;
-        ``report`` with the refinement, ``hessian_eigenvalues``,
-        ``noise_eigenvalues``, ``noise_trace`` (estimated, see below) and
-        ``noise_fraction``. ``tr Sigma_1`` is computed as ``sum`` of per-sample
-        gradient norms only when ``n * P <= 5e7`` (else ``None``).
+        ``report`` with the refinement (:func:`~sdesim.nets.extract.lbfgs_refine`),
+        ``hessian_eigenvalues``, ``noise_eigenvalues``, ``noise_trace`` (see below)
+        and ``noise_fraction``. ``tr Sigma_1`` is computed from the per-sample
+        gradients only when ``n * P <= 5e7`` (else ``None``).
     """
     obj = TorchObjective(module, x, y, loss_fn, weight_decay=weight_decay, chunk_size=chunk_size)
     w = obj.flat() if w is None else np.array(w, dtype=float)
     obj._params(obj._t(w))  # shape check
-    report = {"loss_start": obj.loss(w)}
     if refine:
-        from scipy.optimize import minimize
-        res = minimize(obj.loss_and_grad, w, jac=True, method="L-BFGS-B",
-                       options={"gtol": gtol, "ftol": 0.0, "maxiter": int(maxiter), "maxcor": 20})
-        w_star = res.x
-        report.update(iterations=int(res.nit), converged=bool(res.success), message=str(res.message))
-        if not res.success:
-            warnings.warn(f"L-BFGS stopped ({res.message}); w* is not a minimum to within gtol", ConvergenceWarning,
-                          stacklevel=2)
+        w_star, report = lbfgs_refine(obj.loss_and_grad, w, gtol=gtol, maxiter=maxiter, progress=progress)
+        if not report["converged"]:
+            warnings.warn(f"L-BFGS stopped at |grad C| = {report['grad_norm']:.3g} ({report['message']}); "
+                          "w* is not a minimum to within gtol", ConvergenceWarning, stacklevel=2)
     else:
         w_star = w
-    loss, g = obj.loss_and_grad(w_star)
-    report.update(loss=loss, grad_norm=float(np.linalg.norm(g)))
+        loss, g = obj.loss_and_grad(w_star)
+        report = {"loss": loss, "grad_norm": float(np.linalg.norm(g))}
     P = obj.n_params
     h, V = lanczos(lambda v: obj.hvp(w_star, v), P, k, tol=tol, seed=seed)
     if h[-1] <= 0:
         warnings.warn(f"{int(np.sum(h <= 0))} of the top-{k} Hessian eigenvalues are <= 0", ValidityWarning,
                       stacklevel=2)
     s_vals, s_vecs = lanczos(lambda v: obj.covariance_matvec(w_star, v), P, k, tol=tol, seed=seed + 1)
-    GV = np.column_stack([obj.matvec(w_star, V[:, j]) for j in range(k)])
+    GV = obj.sample_grad_products(w_star, V)
     GV -= GV.mean(axis=0)
     S = GV.T @ GV / obj.n
     trace = None
@@ -227,14 +284,16 @@ def extract_quadratic_torch(module, x, y, loss_fn, k=10, w=None, refine=True, we
         G = obj.per_sample_grads(w_star)
         G -= G.mean(axis=0)
         trace = float(np.sum(G * G) / obj.n)
+    describe = describe or {}
     report.update(
         net={"torch_module": type(module).__name__, "n_params": P, "weight_decay": float(weight_decay),
-             "parameters": [[n, list(s)] for n, s in zip(obj.names, obj.shapes)]},
-        data={"name": "torch tensors", "n": obj.n}, k=int(k),
+             "parameters": [[n, list(s)] for n, s in zip(obj.names, obj.shapes)], **describe.get("net", {})},
+        data={"name": "torch tensors", "n": obj.n, **describe.get("data", {})}, k=int(k),
         hessian_eigenvalues=[float(v) for v in h], noise_eigenvalues=[float(v) for v in s_vals],
         noise_trace=trace, noise_fraction=None if not trace else float(np.trace(S) / trace),
         basis="top-k Hessian eigenvectors; coordinates u = V^T (w - w*); w in named_parameters() order",
-        provenance={"adapter": "sdesim.nets.torch_adapter", "torch": obj.torch.__version__},
+        provenance={"adapter": "sdesim.nets.torch_adapter", "torch": obj.torch.__version__,
+                    **describe.get("provenance", {})},
     )
     model = QuadraticModel(hessian=np.diag(h), noise_covariance=0.5 * (S + S.T), w_star=np.zeros(k),
                            metadata=report)

@@ -2,16 +2,15 @@ r"""
 # Picking the fastest available backend (GPU or CPU)
 
 sdesim runs every simulation through a *backend*, chosen by name
-(`sd.simulate(..., backend="numba")`). This version registers two, both on the CPU:
-`"numba"` (compiled kernels, parallel over particles; the default) and `"numpy"` (the
-readable reference). **It has no GPU backend**: there is no `"cupy"` backend, and asking
-for one raises a `ConfigError`. A GPU backend would be one module and one line in
-`sd.backends.REGISTRY` (`sd.backends.register`); this recipe is written so that a
-script asks for the fastest backend in order of preference, `cupy` first, and falls back
-to the CPU, with a printed note, when it is not registered or cannot run on this machine
-(no device, package missing). Both CPU backends draw from the same counter-based random
-streams, so the choice changes the speed, not the numbers (to rounding): the recipe
-checks that too.
+(`sd.simulate(..., backend="numba")`). This version registers three: `"cupy"` (compiled
+kernels on an NVIDIA GPU, one thread per particle; `pip install "sdesim[gpu]"`, see the
+GPU backend page), `"numba"` (compiled kernels on the CPU, parallel over particles; the
+default) and `"numpy"` (the readable reference). A backend that cannot run on this machine
+(no CUDA device, CuPy not installed) raises `BackendUnavailableError` naming what to
+install. This recipe asks for the fastest backend in order of preference, `cupy` first,
+and falls back to the CPU, with a printed note, when it is not registered or cannot run
+here. All backends draw from the same counter-based random streams, so the choice changes
+the speed, not the numbers (to rounding): the recipe checks that too.
 
 **Reference.** Nothing is reproduced here; the streams are counter-based (Philox), which
 makes results independent of the hardware and of how particles are split over threads:

@@ -1,0 +1,35 @@
+"""Numba's threading layer, chosen so that sdesim's parallel kernels and PyTorch share a process.
+
+Numba's default layer here is OpenMP (the system's GNU ``libgomp``), and PyTorch's CPU
+build carries its own ``libgomp``: once a Numba parallel kernel has run, two OpenMP
+runtimes spin-wait for the same cores, and torch's operations (``torch.set_num_threads(2)``)
+become 10-100x slower (a CNN Hessian-vector product: 0.7 s -> 18 s). The ``workqueue``
+layer (Numba's own thread pool, no OpenMP) does not clash and runs the simulator's
+kernels as fast (docs/performance.md). It cannot launch parallel kernels from two
+Python threads at once; :mod:`sdesim.sweeps.executors` serialises them under it.
+
+:func:`configure` runs at ``import sdesim``, before any kernel: it sets
+``NUMBA_THREADING_LAYER=workqueue`` (and ``numba.config.THREADING_LAYER`` if Numba
+is already imported) unless the user chose a layer already
+(``NUMBA_THREADING_LAYER`` in the environment, or ``numba.config.THREADING_LAYER``
+set to anything but ``"default"``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+LAYER = "workqueue"
+
+
+def configure(layer=LAYER) -> None:
+    """Select ``layer`` for Numba's parallel kernels unless a layer was chosen (module docstring)."""
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        return
+    numba = sys.modules.get("numba")
+    if numba is not None and numba.config.THREADING_LAYER != "default":
+        return
+    os.environ["NUMBA_THREADING_LAYER"] = layer  # what Numba reads at import and on reloading its config
+    if numba is not None:
+        numba.config.THREADING_LAYER = layer

@@ -1,0 +1,295 @@
+"""The GPU backend ``"cupy"``: ensemble kernels on an NVIDIA GPU, compiled by Numba CUDA.
+
+The ensemble lives on the device (CuPy arrays; NumPy arrays under Numba's CUDA
+simulator, ``NUMBA_ENABLE_CUDASIM=1``, which is how it is tested without a GPU).
+One thread per particle runs the time loop of a segment with its state in
+registers (:mod:`sdesim.backends.cuda_source`), drawing the counter-based
+streams of :mod:`sdesim.rng` (:mod:`sdesim.backends.cuda_rng`), so a GPU run
+reproduces the CPU backends for any launch configuration.
+
+Compiled: GD, SGD with Gaussian noise, momentum, Nesterov, schedules and the SGD
+diffusion (Euler-Maruyama, Heun, weak order 2; isotropic or constant-matrix
+noise; the modified drift) on symbolic losses; every affine step on quadratic
+models (dense, and in the eigenbasis of a dense Hessian; exact OU); SGD
+(with replacement, shuffled epochs, fixed batches) and the SDE with constant
+noise on finite sums, the data resident on the device. Not compiled, declared
+``unsupported`` with the reason (``simulate`` raises; use ``backend="numba"``):
+flows (adaptive steps), Milstein, state-dependent noise that needs a
+per-particle eigendecomposition (Hessian noise, the minibatch covariance of a
+finite sum, low-rank noise), nudged SGD on symbolic losses and finite sums, the
+modified drift on quadratic models and finite sums.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import sympy
+
+from sdesim import codegen
+from sdesim.backends import cuda_source
+from sdesim.backends.base import Backend, State, Support, needs_velocity
+from sdesim.backends.numba_backend import (
+    SCHEMES,
+    _coefficients,
+    _eigenbasis_diagonal,
+    _quadratic_step,
+    _reference_reason,
+    _symbolic_noise,
+)
+from sdesim.losses.modified import LR
+
+THREADS = 128
+"""Threads per block (any value gives the same numbers)."""
+
+
+def _simulating() -> bool:
+    try:
+        from numba.cuda.core import config
+    except ImportError:
+        return False
+    return bool(config.ENABLE_CUDASIM)
+
+
+class CupyBackend(Backend):
+    """Compiled kernels on a CUDA GPU (module docstring)."""
+
+    name = "cupy"
+    install = 'pip install "sdesim[gpu]"'
+
+    def __init__(self, threads=THREADS):
+        self.threads = threads
+
+    def available(self):
+        try:
+            import numba.cuda  # noqa: F401 (importable: numba-cuda and its CUDA bindings)
+        except ImportError:
+            return False, "numba-cuda is not installed"
+        if _simulating():
+            return True, ""
+        try:
+            import cupy
+        except ImportError:
+            return False, "cupy is not installed"
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except Exception:  # noqa: BLE001 (no driver, or a driver without a device)
+            count = 0
+        return (True, "") if count > 0 else (False, "no CUDA device")
+
+    @property
+    def xp(self):
+        """The array module of the states: CuPy on a GPU, NumPy under the simulator."""
+        if _simulating():
+            return np
+        import cupy
+        return cupy
+
+    def to_host(self, a):
+        return np.asarray(a) if self.xp is np else self.xp.asnumpy(a)
+
+    def support(self, plan) -> Support:
+        why = _unsupported_reason(plan)
+        return Support("unsupported", why) if why else Support("compiled")
+
+    def start(self, plan, W0) -> State:
+        """``W (N, dim)`` as the transpose of a ``(dim, N)`` device array (what the kernels index), in
+        the plan's ``dtype``; ``V`` likewise, only with a velocity (:func:`~sdesim.backends.base.needs_velocity`)."""
+        xp = self.xp
+        Wt = xp.array(np.asarray(W0).T, dtype=_dtype(plan), order="C")
+        V = xp.zeros_like(Wt).T if needs_velocity(plan) else None
+        return State(W=Wt.T, V=V, diverged_at=xp.full(plan.n_particles, -1, np.int64))
+
+    def advance(self, plan, state, k0, k1, record):
+        xp = self.xp
+        record = np.asarray(record, dtype=np.int64)
+        R = xp.empty((record.size, plan.dim, plan.n_particles), _dtype(plan))
+        runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
+                  "finite_sum": _advance_finite_sum}[plan.kind]
+        launch = _Launch(self, plan)
+        runner(plan, state, k0, k1, xp.asarray(record), R, launch)
+        return R.transpose(0, 2, 1)
+
+
+class _Launch:
+    """``launch(kernel, *args)``: one thread per particle, compiled without FMA contraction;
+    ``put`` and ``ft`` give arrays and numbers in the plan's floating type."""
+
+    def __init__(self, backend, plan):
+        self.xp = backend.xp
+        self.threads = backend.threads
+        self.blocks = max(1, math.ceil(plan.n_particles / self.threads))
+        self.dtype = _dtype(plan)
+        self.ft = np.dtype(self.dtype).type
+
+    def __call__(self, kernel, *args):
+        from sdesim.backends.cuda_rng import no_fma
+        with no_fma():
+            kernel[self.blocks, self.threads](*args)
+
+    def put(self, a, dtype=None):
+        """A copy of a host array on the device (C-contiguous), by default in the plan's type."""
+        return self.xp.array(np.asarray(a, dtype=dtype or self.dtype), order="C")
+
+
+def _dtype(plan) -> str:
+    return getattr(plan, "dtype", "float64")
+
+
+def _unsupported_reason(plan) -> str:
+    """Why no GPU kernel runs ``plan`` (``""`` when one does)."""
+    why = _reference_reason(plan)
+    if why:
+        return why + "; use backend='numba'"
+    eig = "needs a per-particle eigendecomposition, which the GPU kernels do not have; use backend='numba'"
+    if plan.kind == "symbolic" and plan.noise is not None and plan.noise.kind == "hessian":
+        return "noise from the Hessian " + eig
+    if plan.kind != "quadratic" and plan.nudge[0]:
+        return "nudging " + eig
+    if plan.kind == "finite_sum" and plan.family == "sde" and not plan.noise.additive:
+        return "the minibatch covariance of a finite sum " + eig
+    return ""
+
+
+def _device_state(state, launch):
+    """``(Wt, Vt)``: the ``(dim, N)`` arrays behind ``state.W`` and ``state.V`` (without momentum ``Vt``
+    is an empty array the kernels do not read: not ``Wt``, since the simulator copies arguments back)."""
+    Wt = state.W.T
+    if not Wt.flags.c_contiguous:            # a W replaced by the caller: back to the kernels' layout
+        state.W = launch.xp.ascontiguousarray(Wt).T
+        Wt = state.W.T
+    if state.V is None:
+        return Wt, launch.xp.empty((Wt.shape[0], 0), launch.dtype)
+    if not state.V.T.flags.c_contiguous:
+        state.V = launch.xp.ascontiguousarray(state.V.T).T
+    return Wt, state.V.T
+
+
+# --- symbolic losses ----------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _symbolic_module(loss, noise, r, scheme, momentum, modified, dtype):
+    g = sympy.Matrix(loss.gradient_exprs)
+    drift = -(g + LR / 2 * loss.hessian_exprs * g) if modified else -g
+    scalars = loss.time_parameters
+    src = [cuda_source.header(dtype),
+           cuda_source.device_function("drift", list(drift), loss.variables, scalars + (LR,), dtype),
+           cuda_source.symbolic_kernel(loss.dim, len(scalars), noise, r, scheme, momentum)]
+    return codegen.load_module("\n".join(src), prefix="sdesim_cuda")
+
+
+def _advance_symbolic(plan, state, k0, k1, record, R, launch):
+    loss = plan.loss
+    a, b, _ = _coefficients(plan, k0, k1)
+    scheme = SCHEMES[type(plan.integrator)] if plan.family == "sde" else "euler"
+    noise, G = _symbolic_noise(plan)
+    module = _symbolic_module(loss, noise, G.shape[1], scheme, needs_velocity(plan), plan.modified, launch.dtype)
+    steps = np.arange(k0, k1 + 1)
+    P = loss.parameter_table(plan.times(steps))
+    Wt, Vt = _device_state(state, launch)
+    launch(module.run, Wt, Vt, k0, k1, launch.put(a), launch.put(b), launch.put(plan.lr_at(steps)),
+           launch.put(P), launch.put(G), launch.ft(plan.momentum), launch.ft(plan.lookahead),
+           np.uint64(plan.seed), record, R, state.diverged_at, launch.ft(plan.bound))
+
+
+# --- quadratic models ---------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _linear_module(dim, r, momentum, dtype):
+    return codegen.load_module(cuda_source.header(dtype) + cuda_source.linear_kernel(dim, r, momentum),
+                               prefix="sdesim_cuda")
+
+
+@lru_cache(maxsize=64)
+def _spectral_module(dim, r, dtype):
+    return codegen.load_module(cuda_source.header(dtype) + cuda_source.spectral_kernel(dim, r),
+                               prefix="sdesim_cuda")
+
+
+def _carried(state, key, to_w, xp):
+    """The kernel's coordinates left by the previous segment, while ``state.W`` is what they gave
+    (``to_w(X)``; as :func:`sdesim.backends.numba_backend._carried`: segmented runs stay bit-identical)."""
+    X = state.scratch.get(key)
+    if X is not None and X.shape == state.W.T.shape and bool(xp.array_equal(to_w(X), state.W.T, equal_nan=True)):
+        return X
+    return None
+
+
+def _advance_quadratic(plan, state, k0, k1, record, R, launch):
+    xp = launch.xp
+    model, dim = plan.loss, plan.dim
+    a, b, lr = _coefficients(plan, k0, k1)
+    K, L, kappa, a, b, weak2 = _quadratic_step(plan, a, b, lr)
+    w_star = launch.put(model.w_star)
+    kappa = None if plan.momentum or plan.nudge[0] else _eigenbasis_diagonal(model, K, kappa)
+    Wt, Vt = _device_state(state, launch)
+    if kappa is not None:
+        U = launch.put(model.hessian_eigenvectors)
+
+        # to and from the eigenbasis with the CPU backend's products (same operand layouts, same rounding)
+        def rotate(E_):                      # (dim, N) eigenbasis coordinates back to w
+            return (xp.ascontiguousarray(E_.T) @ U.T + w_star).T
+        E = _carried(state, "eigenbasis", rotate, xp)
+        if E is None:
+            E = xp.ascontiguousarray(((xp.ascontiguousarray(Wt.T) - w_star) @ U).T)
+        thr = max(0.0, (plan.bound - float(np.abs(model.w_star).max(initial=0.0))) / np.sqrt(dim))
+        MT = launch.put((np.ascontiguousarray(model.hessian_eigenvectors).T @ L).T)
+        launch(_spectral_module(dim, L.shape[1], launch.dtype).run_spectral, E, k0, k1, launch.put(a),
+               launch.put(b), launch.put(kappa), MT, U, w_star, weak2, np.uint64(plan.seed), record, R,
+               state.diverged_at, launch.ft(plan.bound), launch.ft(thr))
+        for j in range(len(R)):
+            R[j] = rotate(R[j])
+        Wt[...] = rotate(E)
+        state.scratch["eigenbasis"] = E
+        return
+
+    def shift(D_):
+        return D_ + w_star[:, None]
+    D = _carried(state, "deviation", shift, xp)
+    if D is None:
+        D = xp.ascontiguousarray(Wt - w_star[:, None])
+    launch(_linear_module(dim, L.shape[1], needs_velocity(plan), launch.dtype).run, D, Vt, k0, k1,
+           launch.put(a), launch.put(b), launch.put(K.T), launch.put(L.T), w_star, launch.ft(plan.momentum),
+           launch.ft(plan.lookahead), weak2, np.uint64(plan.seed), record, R, state.diverged_at,
+           launch.ft(plan.bound))
+    Wt[...] = shift(D)
+    state.scratch["deviation"] = D
+
+
+# --- finite sums --------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def _finite_sum_module(loss, mode, r, scheme, momentum, dtype):
+    src = [cuda_source.header(dtype), cuda_source.sample_gradient(loss, dtype),
+           cuda_source.ARGSORT if mode in (2, 3) else "",
+           cuda_source.finite_sum_kernel(loss.dim, len(loss.data_symbols), mode, r, scheme, momentum)]
+    return codegen.load_module("\n".join(src), prefix="sdesim_cuda")
+
+
+def _advance_finite_sum(plan, state, k0, k1, record, R, launch):
+    xp, loss, sampler = launch.xp, plan.loss, plan.sampler
+    a, b, _ = _coefficients(plan, k0, k1)
+    G, scheme, mode, B, key = np.zeros((plan.dim, 0)), "euler", 0, 0, 0
+    if sampler is not None:
+        mode = {"replacement": 1, "shuffle": 2, "fixed": 3}[sampler.mode]
+        B, key = sampler.batch_size, sampler.key
+        b = np.zeros_like(b)
+    elif plan.family == "sde":
+        scheme, G = SCHEMES[type(plan.integrator)], plan.noise.factor
+    X = state.scratch.get("data")
+    if X is None:
+        X = state.scratch["data"] = launch.put(loss.data_matrix)
+    size = loss.n_samples if mode == 2 else (loss.n_samples // B if mode == 3 else 1)
+    scratch = state.scratch.get("order")
+    if scratch is None or scratch[0].shape[1] != size:
+        scratch = state.scratch["order"] = (xp.empty((plan.n_particles, size), np.float64),
+                                            xp.empty((plan.n_particles, size), np.int64),
+                                            xp.empty((plan.n_particles, size), np.int64))
+    keys, perm, tmp = scratch
+    module = _finite_sum_module(loss, mode, G.shape[1], scheme, needs_velocity(plan), launch.dtype)
+    Wt, Vt = _device_state(state, launch)
+    launch(module.run_finite_sum, Wt, Vt, X, k0, k1, launch.put(a), launch.put(b), launch.put(G),
+           launch.ft(plan.momentum), launch.ft(plan.lookahead), B, np.uint64(plan.seed), np.uint64(key), keys,
+           perm, tmp, record, R, state.diverged_at, launch.ft(plan.bound))
+
+
+backend = CupyBackend()
