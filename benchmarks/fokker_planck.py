@@ -431,9 +431,8 @@ def main():
                         help="cupy: the GPU targets (NESS 1000^2, 1000 split steps 1000^2, 100 at 256^3)")
     args = parser.parse_args()
     if args.backend == "cupy":
-        from sdesim.fokker_planck.arrays import ArrayModules
-
         from sdesim.errors import BackendUnavailableError
+        from sdesim.fokker_planck.arrays import ArrayModules
 
         try:
             ArrayModules.cupy()

@@ -5,7 +5,7 @@ build carries its own ``libgomp``: once a Numba parallel kernel has run, two Ope
 runtimes spin-wait for the same cores, and torch's operations (``torch.set_num_threads(2)``)
 become 10-100x slower (a CNN Hessian-vector product: 0.7 s -> 18 s). The ``workqueue``
 layer (Numba's own thread pool, no OpenMP) does not clash and runs the simulator's
-kernels as fast (docs/performance.md). It cannot launch parallel kernels from two
+kernels as fast (``docs/net_vs_theory.md``, PyTorch section). It cannot launch parallel kernels from two
 Python threads at once; :mod:`sdesim.sweeps.executors` serialises them under it.
 
 :func:`configure` runs at ``import sdesim``, before any kernel: it sets

@@ -136,7 +136,12 @@ def _extract_torch(args, command):
     from sdesim.nets import load
     from sdesim.nets.loading import data_spec, load_data_file
     from sdesim.nets.near_minimum import sgd_steps
-    from sdesim.nets.torch_adapter import TorchObjective, extract_quadratic_torch, module_from_factory, torch_loss
+    from sdesim.nets.torch_adapter import (
+        TorchObjective,
+        extract_quadratic_torch,
+        module_from_factory,
+        torch_loss,
+    )
     if args.loss == "squared":
         raise ConfigError("--loss squared is the MLP's; a PyTorch --module takes cross_entropy or mse")
     spec = data_spec(args.data)
@@ -171,7 +176,9 @@ def main(argv=None):
     demo.add_argument("--batch-size", type=int, default=1)
     demo.add_argument("--particles", type=int, default=4000)
     demo.add_argument("--t-end", type=float, default=6.0)
-    demo.add_argument("--backend", default="numba", choices=["numba", "numpy"])
+    demo.add_argument("--backend", default="numba",
+                      help="numba (default), numpy, or cupy (a CUDA GPU: the ensemble lenses run there, "
+                           "the one-particle flows on numba)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=_demo)
 

@@ -31,8 +31,10 @@ def run(out="out/demo", lr=0.1, batch_size=1, n_particles=4000, t_end=6.0, w0=(-
     loss = land.loss
     dynamics = [sd.GD(lr), sd.SGD(lr, batch_size), sd.GradientFlow(), sd.ModifiedFlow(lr, order=1),
                 sd.SGDDiffusion(lr, batch_size)]
-    results = [sd.simulate(loss, d, w0, n_particles if isinstance(d, (sd.SGD, sd.SGDDiffusion)) else 1,
-                           t_end=t_end, record_every=1, backend=backend, seed=seed) for d in dynamics]
+    counts = [n_particles if isinstance(d, (sd.SGD, sd.SGDDiffusion)) else 1 for d in dynamics]
+    backends = [lens_backend(loss, d, n, t_end, backend) for d, n in zip(dynamics, counts)]
+    results = [sd.simulate(loss, d, w0, n, t_end=t_end, record_every=1, backend=b, seed=seed)
+               for d, n, b in zip(dynamics, counts, backends)]
     temperature = dynamics[-1].temperature()
 
     plot.use()
@@ -60,9 +62,21 @@ def run(out="out/demo", lr=0.1, batch_size=1, n_particles=4000, t_end=6.0, w0=(-
             "final_std": final.std(axis=0).tolist(),
             "final_loss_mean": float(np.nanmean(res.loss[-1])),
             "distance_to_GD": float(np.linalg.norm(final.mean(axis=0) - gd_final)),
+            "backend": res.metadata["backend"],
         }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def lens_backend(loss, dynamic, n_particles, t_end, backend) -> str:
+    """``backend`` where it runs the lens; else ``"numba"`` (a GPU backend has no adaptive flow step).
+
+    An unknown or unavailable ``backend`` raises (:func:`sdesim.backends.get_backend`).
+    """
+    from sdesim.backends import get_backend
+    from sdesim.plan import resolve
+    plan = resolve(loss, dynamic, n_particles, t_end=t_end)
+    return backend if get_backend(backend).support(plan).level != "unsupported" else "numba"
 
 
 def _marginals(loss, results, temperature, ax):
@@ -93,6 +107,7 @@ def format_summary(summary: dict) -> str:
              f"{'lens':42s} {'mean x':>8s} {'mean y':>8s} {'std x':>8s} {'loss':>9s} {'|mean - GD|':>11s}"]
     for name, s in summary["lenses"].items():
         lines.append(f"{name:42s} {s['final_mean'][0]:8.4f} {s['final_mean'][1]:8.4f} "
-                     f"{s['final_std'][0]:8.4f} {s['final_loss_mean']:9.5f} {s['distance_to_GD']:11.2e}")
+                     f"{s['final_std'][0]:8.4f} {s['final_loss_mean']:9.5f} {s['distance_to_GD']:11.2e}"
+                     f"  ({s['backend']})")
     lines.append(f"figure: {summary['figure']}")
     return "\n".join(lines)

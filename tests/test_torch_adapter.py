@@ -137,7 +137,7 @@ def test_user_module_is_not_modified():
 def test_refinement_reports_how_far_it_moved():
     """The report holds |dw|, |dw|/|w|, loss and gradient norm before and after (checked against
     the weights themselves), and the printed summary states them."""
-    _, x, y, net, w, obj, to_torch = _setup("tanh", "cross_entropy")
+    _, x, y, _, w, obj, to_torch = _setup("tanh", "cross_entropy")
     w0 = to_torch(w)
     ext = extract_quadratic_torch(obj.module, x, y, LOSSES["cross_entropy"], k=2, weight_decay=1e-2,
                                   gtol=1e-6, maxiter=500, progress=False)
@@ -172,7 +172,7 @@ def test_net_vs_theory_on_a_torch_module_equals_the_mlp_path(tmp_path):
                to_torch(ref.noise_eigenvectors.T).T, ref.report).save(tmp_path / "tiny_torch")
     module = obj.module
     namespace = {"path": tmp_path / "tiny_torch", "module": module, "x": x, "y": y}
-    exec(_docs_snippet("nets.md", "### Re-attaching a saved extraction"), namespace)
+    exec(_docs_snippet("nets.md", "### Re-attaching a saved extraction"), namespace)  # noqa: S102 - our docs
     ours = namespace["rep"]
     mlp = net_vs_theory(ref, objective=MLPObjective(net, x, y), gd_steps=0, **{
         key: ours.settings[key] for key in ("steps", "batches", "directions", "n_particles", "sim_steps",

@@ -46,7 +46,7 @@ class ArrayModules:
             raise BackendUnavailableError(f"backend 'cupy' needs CuPy ({INSTALL}): {exc}") from exc
         try:
             count = cupy.cuda.runtime.getDeviceCount()
-        except Exception:          # no driver, or a driver without a device
+        except Exception:  # noqa: BLE001 (no driver, or a driver without a device)
             count = 0
         if count == 0:
             raise BackendUnavailableError(f"backend 'cupy' needs a CUDA device; none found ({INSTALL})")

@@ -11,21 +11,17 @@ a solve is, per chain,
 
 the arithmetic of the CPU kernel, chain after chain instead of in flat order. On a
 GPU one thread runs one chain (`KERNEL`, a single launch per direction, no
-permutation or padding); with NumPy the sweep is vectorised over chains.
+permutation or padding); with NumPy the sweep is vectorised over chains. `HOST` wraps the
+same C function for the host compiler, which is how the tests run it without a GPU.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-KERNEL = r"""
-extern "C" __global__ void chain_solve(const double* mult, const double* inv, const double* upper,
-                                       const long long* start, const int* length, long long s,
-                                       int n_chains, double* b) {
-    int k = blockDim.x * blockIdx.x + threadIdx.x;
-    if (k >= n_chains) return;
-    long long c = start[k];
-    int m = length[k];
+SOLVE_CHAIN = r"""
+__host__ __device__ void solve_chain(const double* mult, const double* inv, const double* upper,
+                                     long long c, int m, long long s, double* b) {
     double prev = b[c];
     for (int j = 1; j < m; ++j) {
         c += s;
@@ -41,6 +37,23 @@ extern "C" __global__ void chain_solve(const double* mult, const double* inv, co
     }
 }
 """
+"""One chain's Thomas sweep, for the device kernel and (tests) the host."""
+
+KERNEL = SOLVE_CHAIN + r"""
+extern "C" __global__ void chain_solve(const double* mult, const double* inv, const double* upper,
+                                       const long long* start, const int* length, long long s,
+                                       int n_chains, double* b) {
+    int k = blockDim.x * blockIdx.x + threadIdx.x;
+    if (k < n_chains) solve_chain(mult, inv, upper, start[k], length[k], s, b);
+}
+"""
+HOST = "#define __host__\n#define __device__\n" + SOLVE_CHAIN + r"""
+void chain_solve(const double* mult, const double* inv, const double* upper, const long long* start,
+                 const int* length, long long s, int n_chains, double* b) {
+    for (int k = 0; k < n_chains; ++k) solve_chain(mult, inv, upper, start[k], length[k], s, b);
+}
+"""
+"""The same sweep compiled for the host (one chain after another), so CI checks the CUDA C source."""
 THREADS = 128
 
 

@@ -61,8 +61,8 @@ class DeviceFokkerPlanck:
         fp = self.fp
         g = steady.reference_density(fp.potential, fp.diffusion, fp.grid.dim)
         factor = lambda M: DeviceIterative(M, self.mods, fp.tol)
-        return self.mods.to_host(steady.solve(fp.matrix(t), steady.pin_cell(fp.potential), g, factor,
-                                              self.mods.asarray))
+        return self.mods.to_host(steady.solve(fp.matrix(t), steady.pin_cell(fp.potential), g, factor, fp.tol,
+                                              self.mods.asarray, self.mods.csr))
 
     def mean_first_passage_time(self, A, free):
         """``tau`` (host, flat) with ``A tau_free = 1`` on the device, 0 on the target."""

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from sdesim.errors import ConfigError
+
 from .device import DeviceSplit
 from .krylov import DeviceIterative
 from .linsolve import factorize
 from .split import SplitStepper
-
-from sdesim.errors import ConfigError
 
 METHODS = ("backward-euler", "tr-bdf2", "split")
 _GAMMA = 2.0 - np.sqrt(2.0)

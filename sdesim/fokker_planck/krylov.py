@@ -4,9 +4,9 @@ cupyx has no BiCGSTAB and no incomplete LU, and Gauss-Seidel (pyamg's smoother) 
 sequential, so the device solve is: the Ruge-Stueben hierarchy set up once on the
 CPU (pyamg; the same coarsening as the CPU solver), its matrices ``A_l``, ``P_l``,
 ``R_l`` moved to the device as CSR, and a V-cycle of sparse products there with
-damped Jacobi smoothing,
+l1-Jacobi smoothing,
 
-.. math:: x \\leftarrow x + \\omega D_l^{-1} (b - A_l x), \\qquad \\omega = 2/3,
+.. math:: x_i \\leftarrow x_i + \\frac{(b - A_l x)_i}{\\sum_j |(A_l)_{ij}|},
 
 (`SWEEPS` sweeps before and after the coarse correction), the coarsest level solved
 by its dense inverse; without pyamg the preconditioner is Jacobi alone. The Krylov
@@ -25,7 +25,6 @@ import scipy.sparse as sp
 
 from .linsolve import SolverError
 
-OMEGA = 2.0 / 3.0
 SWEEPS = 2
 RESTART = 30
 MAXITER = 600

@@ -79,7 +79,7 @@ class Iterative:
         b = np.asarray(b, dtype=float)
         x, _ = spla.bicgstab(self.A, b, x0=x0, M=self.M, rtol=self.tol, atol=0.0, maxiter=200)
         res = np.linalg.norm(b - self.A @ x) / max(np.linalg.norm(b), np.finfo(float).tiny)
-        if res > 10 * self.tol:
+        if not res <= 10 * self.tol:          # also catches NaN
             raise SolverError(f"iterative solver stopped at relative residual {res:.2e} "
                               f"(tolerance {self.tol:.1e}); use solver='direct' or a smaller dt")
         return x

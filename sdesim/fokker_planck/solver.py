@@ -9,14 +9,13 @@ import numpy as np
 from sdesim.errors import ConfigError, LossKindError, ShapeError
 from sdesim.losses.base import as_loss
 
-from . import observables
+from . import observables, steady
 from .arrays import modules
 from .balance import closed_form_steady_state
 from .device import DeviceFokkerPlanck
 from .diagnostics import check_density
 from .diffusion import check_tensor
 from .evolve import DensityResult, evolve
-from . import steady
 from .linsolve import choose, factorize
 from .operator import Operator
 
@@ -205,7 +204,7 @@ class FokkerPlanck:
             A, b = steady.pinned_system(L, p)
             return factorize(A, self.solver, self.grid.dim, self.tol).solve(b)
         g = steady.reference_density(self.potential, self.diffusion, self.grid.dim)
-        return steady.solve(L, p, g, lambda M: factorize(M, "iterative", self.grid.dim, self.tol))
+        return steady.solve(L, p, g, lambda M: factorize(M, "iterative", self.grid.dim, self.tol), self.tol)
 
     def evolve(self, rho0, t_end, dt, record=None, method="backward-euler"):
         """Integrate the density from ``rho0`` to ``t_end``.

@@ -60,7 +60,11 @@ def build(directory=None, steps=None, progress=None):
 
     from sdesim.nets.data import Dataset, load
     from sdesim.nets.near_minimum import sgd_steps
-    from sdesim.nets.torch_adapter import TorchObjective, extract_quadratic_torch, torch_loss
+    from sdesim.nets.torch_adapter import (
+        TorchObjective,
+        extract_quadratic_torch,
+        torch_loss,
+    )
 
     r = RECIPE
     full, _ = load(**r["data"])

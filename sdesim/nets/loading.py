@@ -167,7 +167,11 @@ def load_objective(model="digits_mlp", build=True) -> tuple[Extraction, Objectiv
         raise ConfigError(f"{path}: its report does not say how to rebuild "
                           "the network and its data (no net.factory and data.file/data.load): pass "
                           "objective=TorchObjective(module, x, y, loss_fn) with it")
-    from sdesim.nets.torch_adapter import TorchObjective, module_from_factory, torch_loss
+    from sdesim.nets.torch_adapter import (
+        TorchObjective,
+        module_from_factory,
+        torch_loss,
+    )
 
     if "file" in data:
         x, y = load_data_file(data["file"])

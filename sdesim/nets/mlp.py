@@ -277,9 +277,57 @@ class MLP:
         w, x, y = np.asarray(w, dtype=float), np.asarray(x, dtype=float), np.asarray(y)
         v = np.asarray(v, dtype=float)
         self._check_xy(x, y)
-        params, vparams = self._unpack(w), self._unpack(v, "direction v")
+        params = self._unpack(w)
+        vparams = self._unpack(v, "direction v")
         acts, d1s, d2s, z = self._forward(params, x, second=True)
-        # forward R-pass: R z_l for every layer, R a_{l-1} for every layer input
+        return self._r_backward(params, vparams, v, acts, d1s, d2s, *self._backward(params, d1s, z, y))
+
+    def grad_and_hvp(self, w, x, y, v=None):
+        """``(grad C(w), H(w) v)`` from one forward and one backward pass; ``v=None`` takes ``v = grad C(w)``.
+
+        The R-passes of :meth:`hvp` reuse the activations, ``phi'``, ``phi''`` and
+        backpropagated errors of the gradient, so ``H g`` (the order-1 modified
+        field ``g + lr/2 H g``) costs one R-forward and one R-backward pass more
+        than ``g``. Both results equal :meth:`grad` and :meth:`hvp` operation for
+        operation.
+
+        Returns
+        -------
+        (ndarray, ndarray), shapes (P,) and (P,)
+        """
+        w, x, y = np.asarray(w, dtype=float), np.asarray(x, dtype=float), np.asarray(y)
+        self._check_xy(x, y)
+        params = self._unpack(w)
+        if v is not None:
+            v = np.asarray(v, dtype=float)
+            vparams = self._unpack(v, "direction v")
+        acts, d1s, d2s, z = self._forward(params, x, second=True)
+        p, deltas, backs = self._backward(params, d1s, z, y)
+        g = np.empty(self.n_params)
+        for l, (gW, gb) in enumerate(self._unpack(g)):
+            np.matmul(acts[l].T, deltas[l], out=gW)
+            deltas[l].sum(axis=0, out=gb)
+        if self.weight_decay:
+            g += self.weight_decay * w
+        if v is None:
+            v, vparams = g, self._unpack(g)
+        return g, self._r_backward(params, vparams, v, acts, d1s, d2s, p, deltas, backs)
+
+    def _backward(self, params, d1s, z, y):
+        """Softmax ``p`` (or None), errors ``delta_l / n`` and ``delta_l W_l^T`` (``l >= 1``; None at ``l = 0``)."""
+        delta, p = self._dloss(z, y)
+        delta *= 1.0 / len(y)
+        deltas, backs = [delta], []
+        for l in range(len(params) - 1, 0, -1):
+            back = delta @ params[l][0].T
+            delta = back * d1s[l - 1]
+            backs.append(back)
+            deltas.append(delta)
+        backs.append(None)
+        return p, deltas[::-1], backs[::-1]
+
+    def _r_backward(self, params, vparams, v, acts, d1s, d2s, p, deltas, backs):
+        """R-forward and R-backward passes of :meth:`hvp` on stored forward and backward passes: ``H v``."""
         Racts, Rzs = [None], []
         for l, ((W, _), (V, vb)) in enumerate(zip(params, vparams)):
             Rz = acts[l] @ V + vb
@@ -288,28 +336,23 @@ class MLP:
             Rzs.append(Rz)
             if l < len(params) - 1:
                 Racts.append(d1s[l] * Rz)
-        n = len(y)
-        delta, p = self._dloss(z, y)
         RzL = Rzs[-1]
         if p is None:
             Rdelta = RzL.copy()
         else:
             Rdelta = p * (RzL - np.einsum("ij,ij->i", p, RzL)[:, None])
-        delta *= 1.0 / n
-        Rdelta *= 1.0 / n
+        Rdelta *= 1.0 / len(RzL)
         out = np.empty(self.n_params)
         oparams = self._unpack(out)
         for l in range(len(params) - 1, -1, -1):
             hW, hb = oparams[l]
             np.matmul(acts[l].T, Rdelta, out=hW)
             if l:
-                hW += Racts[l].T @ delta
+                hW += Racts[l].T @ deltas[l]
             Rdelta.sum(axis=0, out=hb)
             if l:
                 W, V = params[l][0], vparams[l][0]
-                back = delta @ W.T
-                Rdelta = (Rdelta @ W.T + delta @ V.T) * d1s[l - 1] + back * d2s[l - 1] * Rzs[l - 1]
-                delta = back * d1s[l - 1]
+                Rdelta = (Rdelta @ W.T + deltas[l] @ V.T) * d1s[l - 1] + backs[l] * d2s[l - 1] * Rzs[l - 1]
         if self.weight_decay:
             out += self.weight_decay * v
         return out

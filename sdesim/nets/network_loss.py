@@ -154,10 +154,9 @@ class NetworkLoss(BaseLoss):
     def modified_gradient(self, w, lr: float, order: int):
         r"""Minus GD's modified field of order 0, 1 or 2 at one point ``w (P,)`` (module docstring)."""
         obj = self.objective
-        g = obj.grad(w)
         if order == 0:
-            return g
-        hg = obj.hvp(w, g)
+            return obj.grad(w)
+        g, hg = obj.grad_and_hvp(w)
         out = g + 0.5 * lr * hg
         if order == 2:
             out += lr**2 * (obj.hvp(w, hg) / 3.0 + self.third_derivative(w, g) / 12.0)
@@ -194,10 +193,11 @@ class SGDModifiedNetworkLoss:
 
     def _one(self, w, want_grad):
         obj, m = self.loss.objective, len(self.batches)
-        grads = [obj.grad(w, b) for b in self.batches]
         if not want_grad:
+            grads = [obj.grad(w, b) for b in self.batches]
             return obj.loss(w) + self.lr / (4 * m) * sum(float(g @ g) for g in grads)
-        return np.mean(grads, axis=0) + self.lr / (2 * m) * sum(obj.hvp(w, g, b) for g, b in zip(grads, self.batches))
+        grads, hgs = zip(*(obj.grad_and_hvp(w, idx=b) for b in self.batches))
+        return np.mean(grads, axis=0) + self.lr / (2 * m) * sum(hgs)
 
     def value(self, W, t: float = 0.0):
         return self.loss._map(W, lambda w: self._one(w, False))

@@ -13,7 +13,10 @@ through :class:`~sdesim.nets.torch_adapter.TorchObjective`):
 - ``per_sample_grads(w, idx)``: :math:`\nabla \ell_i(w)` for ``i`` in ``idx``, ``(len(idx), P)``.
 
 with defaults built from these (subclasses override them with cheaper products):
-``loss_and_grad(w, idx=None)`` and ``sample_grad_products(w, V)``, :math:`G V` ``(n, m)``
+``loss_and_grad(w, idx=None)``; ``grad_and_hvp(w, v=None, idx=None)``,
+:math:`(g, H v)` with :math:`g = \nabla C_S(w)` and ``v = g`` when ``None`` (the modified
+flows' :math:`g + \frac{lr}{2} H g`; the MLP shares one forward and backward pass between
+them); and ``sample_grad_products(w, V)``, :math:`G V` ``(n, m)``
 (rows :math:`\nabla \ell_i(w)^\top V`, for the noise along directions ``V (P, m)``).
 
 All arrays are float64 NumPy arrays; ``w`` is never modified.
@@ -52,6 +55,12 @@ class Objective(ABC):
         """``(loss(w, idx), grad(w, idx))``; subclasses may share one forward pass."""
         return self.loss(w, idx), self.grad(w, idx)
 
+    def grad_and_hvp(self, w, v=None, idx=None):
+        """``(g, H v)`` with ``g = grad(w, idx)``, ``H`` the Hessian on the same samples and
+        ``v = g`` when ``None``; subclasses may share the passes of ``g`` with ``H v``."""
+        g = self.grad(w, idx)
+        return g, self.hvp(w, g if v is None else v, idx)
+
     def sample_grad_products(self, w, V, chunk_size=512) -> np.ndarray:
         """``G V (n, m)``: :math:`\\nabla \\ell_i(w) \\cdot V_{:, j}` for every sample, ``V (P, m)``.
 
@@ -88,6 +97,9 @@ class MLPObjective(Objective):
 
     def loss_and_grad(self, w, idx=None):
         return self.net.loss_and_grad(w, *self._data(idx))
+
+    def grad_and_hvp(self, w, v=None, idx=None):
+        return self.net.grad_and_hvp(w, *self._data(idx), v)
 
     def sample_grad_products(self, w, V, chunk_size=2048) -> np.ndarray:
         J = self.net.sample_jacobian(w, self.x, self.y, chunk_size)
