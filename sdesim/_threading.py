@@ -5,8 +5,10 @@ build carries its own ``libgomp``: once a Numba parallel kernel has run, two Ope
 runtimes spin-wait for the same cores, and torch's operations (``torch.set_num_threads(2)``)
 become 10-100x slower (a CNN Hessian-vector product: 0.7 s -> 18 s). The ``workqueue``
 layer (Numba's own thread pool, no OpenMP) does not clash and runs the simulator's
-kernels as fast (``docs/net_vs_theory.md``, PyTorch section). It cannot launch parallel kernels from two
-Python threads at once; :mod:`sdesim.sweeps.executors` serialises them under it.
+kernels as fast (``docs/net_vs_theory.md``, PyTorch section). It aborts the process when two
+Python threads launch parallel kernels at once, so sdesim launches its parallel kernels
+through :func:`launch`, one at a time per process under that layer (threads that call
+``simulate`` or a finite-sum loss concurrently take turns inside the kernels).
 
 :func:`configure` runs at ``import sdesim``, before any kernel: it sets
 ``NUMBA_THREADING_LAYER=workqueue`` (and ``numba.config.THREADING_LAYER`` if Numba
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 LAYER = "workqueue"
+LOCK = threading.RLock()
 
 
 def configure(layer=LAYER) -> None:
@@ -33,3 +37,12 @@ def configure(layer=LAYER) -> None:
     os.environ["NUMBA_THREADING_LAYER"] = layer  # what Numba reads at import and on reloading its config
     if numba is not None:
         numba.config.THREADING_LAYER = layer
+
+
+def launch(kernel, *args):
+    """``kernel(*args)`` for a parallel Numba kernel: under the ``workqueue`` layer, one at a time."""
+    import numba
+    if numba.config.THREADING_LAYER != "workqueue":
+        return kernel(*args)
+    with LOCK:
+        return kernel(*args)

@@ -47,8 +47,11 @@ def _gallery(args):
 def _net_vs_theory(args):
     if args.trajectories:
         from sdesim.nets import trajectories
-        if args.lr is not None or args.steps is not None:
-            raise ConfigError("--trajectories sets its own learning rates and steps: drop --lr/--steps")
+        given = [flag for flag, value in (("--lr", args.lr), ("--lr-h1", args.lr_h1), ("--steps", args.steps),
+                                           ("--batch-size", args.batch_size), ("--directions", args.directions))
+                 if value is not None]
+        if given:
+            raise ConfigError(f"--trajectories sets its own learning rates, batches and steps: drop {', '.join(given)}")
         trajectories.run(args.out, quick=args.quick, model=args.model, seed=args.seed)
         return
     from sdesim.nets import theory
@@ -59,8 +62,9 @@ def _net_vs_theory(args):
         del quick["gd_steps"]  # GD from initialisation: the package's MLP only
     if args.steps is not None:
         quick["steps"] = args.steps
-    report = theory.net_vs_theory(args.model, lr=args.lr, lr_h1=args.lr_h1, batch_size=args.batch_size,
-                                  directions=args.directions, seed=args.seed, out=args.out, **quick)
+    given = {"lr_h1": args.lr_h1, "batch_size": args.batch_size, "directions": args.directions}
+    report = theory.net_vs_theory(args.model, lr=args.lr, seed=args.seed, out=args.out, **quick,
+                                  **{k: v for k, v in given.items() if v is not None})
     print(theory.format_report(report))
 
 
@@ -210,10 +214,10 @@ def main(argv=None):
     nvt.add_argument("--model", default="digits_mlp", help="digits_mlp, mnist1d_mlp, mnist1d_cnn (PyTorch) or a "
                                                            "saved extraction path (sdesim extract)")
     nvt.add_argument("--lr", type=float, default=None, help="learning rate (default: --lr-h1 / h_1)")
-    nvt.add_argument("--lr-h1", type=float, default=0.25, help="lr * h_1 when --lr is not given (default 0.25)")
-    nvt.add_argument("--batch-size", type=int, default=128)
+    nvt.add_argument("--lr-h1", type=float, default=None, help="lr * h_1 when --lr is not given (default 0.25)")
+    nvt.add_argument("--batch-size", type=int, default=None, help="minibatch size (default 128)")
     nvt.add_argument("--steps", type=int, default=None, help="real SGD steps (default 20000; 2000 with --quick)")
-    nvt.add_argument("--directions", type=int, default=5, help="top Hessian directions in the table")
+    nvt.add_argument("--directions", type=int, default=None, help="top Hessian directions in the table (default 5)")
     nvt.add_argument("--seed", type=int, default=0)
     nvt.add_argument("--out", default="out/net_vs_theory", help="folder for the JSON and the figure")
     nvt.add_argument("--quick", action="store_true", help="short runs (seconds) for a smoke test")

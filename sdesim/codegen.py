@@ -16,12 +16,14 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import sympy
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.pycode import PythonCodePrinter
 
+from sdesim._threading import launch
 from sdesim.errors import ConfigError
 
 _NUMBA_HEADER = """\
@@ -192,8 +194,11 @@ PARALLEL_MIN = 4096
 
 
 def batch_kernel(module, name: str, n: int):
-    """The batch kernel ``name_many`` of ``module`` for ``n`` points, serial when ``n`` is small."""
-    return getattr(module, f"{name}_many" if n >= PARALLEL_MIN else f"{name}_many_serial")
+    """The batch kernel ``name_many`` of ``module`` for ``n`` points, serial when ``n`` is small
+    (the parallel one through :func:`sdesim._threading.launch`)."""
+    if n < PARALLEL_MIN:
+        return getattr(module, f"{name}_many_serial")
+    return partial(launch, getattr(module, f"{name}_many"))
 
 
 def _ndindex(shape):

@@ -46,7 +46,8 @@ class RunningMoments(Reducer):
 
     Pooled with Chan, Golub & LeVeque's parallel update,
     :math:`M_{AB} = M_A + M_B + \delta\delta^T n_A n_B / n`, stable for long runs.
-    Diverged (NaN) particles are skipped.
+    Diverged (NaN) particles are skipped. Sums are taken in float64 whatever the records' type
+    (float32 records are upcast block by block).
     """
 
     burn_in: float = 0.0
@@ -58,7 +59,7 @@ class RunningMoments(Reducer):
     any_array = True
 
     def update(self, t, w):
-        x = _finite_states(after(t, w, self.burn_in))
+        x = _finite_states(after(t, w, self.burn_in)).astype(np.float64, copy=False)
         if not len(x):
             return
         n_b = len(x)

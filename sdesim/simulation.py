@@ -100,6 +100,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         raise ConfigError(f"on_divergence must be 'warn', 'raise' or 'ignore', got {on_divergence!r}")
     if keep not in ("all", "final"):
         raise ConfigError(f"keep must be 'all' or 'final', got {keep!r}")
+    if not isinstance(device_arrays, (bool, np.bool_)):
+        raise ConfigError(f"device_arrays must be True or False, got {device_arrays!r}")
     record_every = check_count("record_every", record_every, minimum=1)
     if segment_steps is not None:
         segment_steps = check_count("segment_steps", segment_steps, minimum=1)
@@ -263,13 +265,13 @@ BLOCK = 1 << 16
 
 
 def finite_rows(w, to_host) -> np.ndarray:
-    """``(T, N)`` host mask of the finite recorded states, block by block."""
-    ok = np.empty(w.shape[:2], bool)
+    """``(T, N)`` host mask of the finite recorded states, in blocks of :data:`BLOCK` states across records."""
     xp = array_namespace(w)
-    for i in range(len(w)):
-        for lo in range(0, w.shape[1], BLOCK):
-            ok[i, lo:lo + BLOCK] = to_host(xp.isfinite(w[i, lo:lo + BLOCK]).all(axis=1))
-    return ok
+    states = w.reshape(-1, w.shape[2])
+    ok = np.empty(len(states), bool)
+    for lo in range(0, len(states), BLOCK):
+        ok[lo:lo + BLOCK] = to_host(xp.isfinite(states[lo:lo + BLOCK]).all(axis=1))
+    return ok.reshape(w.shape[:2])
 
 
 def nth_true(masks, ranks):
@@ -294,12 +296,18 @@ def record_losses(loss, w, ok, times, to_host) -> np.ndarray:
         if ok.any():
             values[ok] = loss.value(w[ok])                  # one call for every record
         return values
-    for i, t in enumerate(times):
-        args = (t,) if loss.time_parameters else ()        # the loss changes with t
-        for lo in range(0, w.shape[1], BLOCK):
-            m = ok[i, lo:lo + BLOCK]
-            if m.any():
-                values[i, lo:lo + BLOCK][m] = loss.value(to_host(w[i, lo:lo + BLOCK])[m], *args)
+    if loss.time_parameters:                               # the loss changes with t: record by record
+        for i, t in enumerate(times):
+            for lo in range(0, w.shape[1], BLOCK):
+                m = ok[i, lo:lo + BLOCK]
+                if m.any():
+                    values[i, lo:lo + BLOCK][m] = loss.value(to_host(w[i, lo:lo + BLOCK])[m], t)
+        return values
+    states, finite, flat = w.reshape(-1, w.shape[2]), ok.reshape(-1), values.reshape(-1)
+    for lo in range(0, len(states), BLOCK):                # blocks across records
+        m = finite[lo:lo + BLOCK]
+        if m.any():
+            flat[lo:lo + BLOCK][m] = loss.value(to_host(states[lo:lo + BLOCK])[m])
     return values
 
 

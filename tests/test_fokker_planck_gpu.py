@@ -1,11 +1,11 @@
 """Fokker-Planck device code path (``backend="cupy"``) against the CPU solver.
 
 Without a GPU the device code runs on ``ArrayModules.numpy()`` (NumPy/SciPy in
-place of CuPy/cupyx): the same BiCGSTAB, V-cycle, chain kernel and reductions.
+place of CuPy/cupyx): the same GMRES, V-cycle, chain sweep and reductions.
 Deterministic numerics: linear solves agree to their tolerance (the iterative
 solves stop at relative residual ``tol``, so the densities agree to a few
 ``tol / (h^2 min rho)``); the split step is the same arithmetic as the CPU kernel
-and agrees to round-off. Tests marked ``gpu`` run the same checks on a CUDA device.
+(the CUDA kernel is compiled without fused multiply-adds) and agrees to round-off. Tests marked ``gpu`` run the same checks on a CUDA device.
 """
 
 import numpy as np
@@ -137,18 +137,30 @@ def test_chains_cover_every_cell_once():
 
 
 def test_split_needs_non_negative_rates_on_device():
+    """The device refuses; the advice of its message (``backend='cpu'``) runs (LAPACK chains, mass kept)."""
     g = sd.Grid([(-2.5, 2.5), (-2.5, 2.5)], (20, 10))          # h2 / h1 = 2 > D22 / |D12|
+    D = 0.1 * np.array([[1.0, 0.9], [0.9, 1.0]])
+    rho0 = g.gaussian([0, 0], np.eye(2))
     with pytest.warns(PositivityWarning):
-        fp = sd.FokkerPlanck(sd.Loss(WELL), diffusion=0.1 * np.array([[1.0, 0.9], [0.9, 1.0]]), grid=g,
-                             backend=ArrayModules.numpy())
-    with pytest.raises(UnsupportedError, match="non-negative rates"):
-        fp.evolve(g.gaussian([0, 0], np.eye(2)), 0.1, 0.05, method="split")
+        fp = sd.FokkerPlanck(sd.Loss(WELL), diffusion=D, grid=g, backend=ArrayModules.numpy())
+    with pytest.raises(UnsupportedError, match="non-negative rates.*use backend='cpu'"):
+        fp.evolve(rho0, 0.1, 0.05, method="split")
+    with pytest.warns(PositivityWarning):
+        cpu = sd.FokkerPlanck(sd.Loss(WELL), diffusion=D, grid=g, backend="cpu")
+    assert abs(cpu.evolve(rho0, 0.1, 0.05, method="split").mass()[-1] - 1) < 1e-12
 
 
 def test_backend_errors():
     g = sd.Grid([(-1, 1)], (10,))
     with pytest.raises(ConfigError, match="backend"):
         sd.FokkerPlanck(sd.Loss("x**2"), temperature=0.1, grid=g, backend="gpu")
+    for backend in ("cpu", ArrayModules.numpy()):
+        with pytest.raises(ConfigError, match="solver must be one of"):
+            sd.FokkerPlanck(sd.Loss("x**2"), temperature=0.1, grid=g, solver="bogus", backend=backend)
+    with pytest.raises(UnsupportedError, match="solver='direct'.*backend='cpu'"):
+        sd.FokkerPlanck(sd.Loss("x**2"), temperature=0.1, grid=g, solver="direct", backend=ArrayModules.numpy())
+    for solver in ("auto", "iterative"):
+        sd.FokkerPlanck(sd.Loss("x**2"), temperature=0.1, grid=g, solver=solver, backend=ArrayModules.numpy())
     if cuda_count() == 0:
         with pytest.raises(BackendUnavailableError, match=r'pip install "sdesim\[gpu\]"'):
             sd.FokkerPlanck(sd.Loss("x**2"), temperature=0.1, grid=g, backend="cupy")

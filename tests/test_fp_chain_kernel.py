@@ -1,12 +1,15 @@
 """The CUDA C of the Fokker-Planck split solves, run without a GPU.
 
 `chains.HOST` is the device kernel's own function (`chains.SOLVE_CHAIN`) compiled for the
-host with the system C compiler; it must give the NumPy chain sweep's numbers, which
+host with the system C compiler (``-ffp-contract=off``: no fused multiply-adds, as on the
+device with `chains.OPTIONS`); it must give the NumPy chain sweep's numbers, which
 `test_fokker_planck_gpu.py` checks against the CPU solver. Where ``nvcc`` is installed the
-kernel itself is also compiled to PTX.
+kernel itself is also compiled to PTX with `chains.OPTIONS`, and the PTX is checked to
+round every product and difference separately.
 """
 
 import ctypes
+import re
 import shutil
 import subprocess
 
@@ -15,7 +18,7 @@ import pytest
 
 import sdesim as sd
 from sdesim.fokker_planck.arrays import ArrayModules
-from sdesim.fokker_planck.chains import HOST, KERNEL, ChainSolver, chain_starts
+from sdesim.fokker_planck.chains import HOST, KERNEL, OPTIONS, ChainSolver, chain_starts
 from sdesim.fokker_planck.split import SplitStepper
 
 CC = shutil.which("cc") or shutil.which("gcc")
@@ -27,7 +30,7 @@ def host_kernel(tmp_path_factory):
         pytest.skip("no C compiler")
     d = tmp_path_factory.mktemp("chains")
     (d / "chains.c").write_text(HOST)
-    subprocess.run([CC, "-O2", "-shared", "-fPIC", "-o", str(d / "chains.so"), str(d / "chains.c")], check=True)
+    subprocess.run([CC, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(d / "chains.so"), str(d / "chains.c")], check=True)
     lib = ctypes.CDLL(str(d / "chains.so"))
     lib.chain_solve.restype = None
     return lib.chain_solve
@@ -63,9 +66,15 @@ def test_host_compiled_kernel_equals_numpy_sweep(host_kernel, shape):
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed")
-def test_device_kernel_compiles_to_ptx(tmp_path):
+def test_device_kernel_compiles_to_ptx_without_fused_multiply_add(tmp_path):
+    """With ``--fmad=false`` no ``fma`` and every f64 ``mul``/``sub``/``add`` carries ``.rn``: PTX
+    arithmetic without a rounding modifier may still be fused by ptxas (the default gives ``mul.f64``)."""
     (tmp_path / "chains.cu").write_text(KERNEL)
-    run = subprocess.run(["nvcc", "-ptx", "-o", str(tmp_path / "chains.ptx"), str(tmp_path / "chains.cu")],
-                         capture_output=True, text=True)
+    cmd = ["nvcc", "-ptx", *OPTIONS, "-o", str(tmp_path / "chains.ptx"), str(tmp_path / "chains.cu")]
+    run = subprocess.run(cmd, check=False, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert ".entry chain_solve" in (tmp_path / "chains.ptx").read_text()
+    ptx = (tmp_path / "chains.ptx").read_text()
+    assert ".entry chain_solve" in ptx
+    assert "fma." not in ptx
+    arithmetic = re.findall(r"\b(?:mul|sub|add)(?:\.\w+)*\.f64\b", ptx)
+    assert len(arithmetic) >= 4 and all(".rn." in op for op in arithmetic), sorted(set(arithmetic))

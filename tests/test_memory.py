@@ -16,6 +16,7 @@ from sdesim import simulation
 from sdesim.backends import get_backend
 from sdesim.backends.base import State
 from sdesim.backends.numpy_backend import NumpyBackend
+from sdesim.analysis.escape import FirstPassage
 from sdesim.reducers import BasinCounts, Histogram, Reducer, RunningMoments
 
 LOSS = "(x**2-1)**2 + 2*y**2 + 0.5*x*y"
@@ -277,3 +278,27 @@ def test_numpy_blocks_keep_each_minibatch_order(monkeypatch):
     compiled = sd.simulate(loss, sd.SGD(lr=0.05, batch_size=3, sampling="shuffle"), [0.0, 0.0], 50, steps=10,
                            backend="numba", seed=2, progress=False)
     np.testing.assert_allclose(whole.w, compiled.w, rtol=1e-12, atol=1e-14)     # the kernel's batches
+
+
+def test_device_first_passage(device):
+    """FirstPassage reduces on the device: ``target`` gets ``Device`` arrays, the times stay there between
+    segments, and ``result()`` gives exactly the NumPy backend's times (here some particles never pass)."""
+    seen = []
+
+    def target(W):
+        seen.append(type(W))
+        return W[..., 0] >= -0.93
+
+    on_device, on_host = FirstPassage(target=target), FirstPassage(target=lambda W: W[..., 0] >= -0.93)
+    _run("device", [on_device], keep="final")
+    _run("numpy", [on_host], keep="final")
+    assert set(seen) == {Device} and isinstance(on_device.times, Device)
+    got, want = on_device.result(), on_host.result()
+    assert 0 < want["observed"].sum() < 300
+    np.testing.assert_array_equal(got["times"], want["times"])
+    np.testing.assert_array_equal(got["observed"], want["observed"])
+
+
+def test_device_arrays_must_be_bool():
+    with pytest.raises(sd.errors.ConfigError, match="device_arrays"):
+        symbolic_run(4, device_arrays="no")()

@@ -116,3 +116,18 @@ def test_reducer_bad_input():
         BasinCounts(np.zeros((2, 3))).update(np.zeros(1), np.zeros((1, 3, 2)))
     with pytest.raises(ConfigError, match="no records"):
         BasinCounts([[0.0]]).result()
+
+
+def test_moments_sum_float32_records_in_float64():
+    """float32 records (a float32 GPU run) are summed in float64: exactly the moments of the same numbers as
+    float64, in two segments (float32 sums of these records are off by ~4e-6 relative in the variances)."""
+    rng = np.random.default_rng(3)
+    w = (1e3 + rng.normal(size=(4, 5000, 2))).astype(np.float32)
+    t = np.arange(4.0)
+    single, double = RunningMoments(), RunningMoments()
+    for part in (slice(0, 2), slice(2, 4)):
+        single.update(t[part], w[part])
+        double.update(t[part], w[part].astype(np.float64))
+    for key, value in double.result().items():
+        np.testing.assert_array_equal(single.result()[key], value)
+    assert single.result()["mean"].dtype == np.float64

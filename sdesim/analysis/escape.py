@@ -16,6 +16,7 @@ import numpy as np
 
 from sdesim.analysis.basins import Basins
 from sdesim.analysis.kramers import ArrheniusFit, fit_arrhenius, kramers_time, mfpt_1d
+from sdesim.backends.base import array_namespace, host_array
 from sdesim.errors import ConfigError, ShapeError
 from sdesim.reducers import Reducer
 
@@ -103,7 +104,9 @@ class FirstPassage(Reducer):
     Feed it every step (``simulate(..., record_every=1, reducers=[fp], keep="final")``)
     for exact discrete-time passages at bounded memory. ``result()`` gives
     ``{"times": (N,), "observed": (N,) bool}``, times from the first record,
-    censored at the last record seen.
+    censored at the last record seen. On a GPU backend the records, ``target``'s
+    work and the times stay on the device (``target`` gets device arrays; write it
+    with array operations); ``result()`` brings the times to the host.
     """
 
     target: object = None
@@ -111,27 +114,31 @@ class FirstPassage(Reducer):
     t0: float | None = None
     t_last: float | None = None
     times: np.ndarray | None = field(default=None, repr=False)
+    any_array = True
 
     def update(self, t, w):
-        t, w = np.asarray(t), np.asarray(w)
+        t = np.asarray(t)
         if not len(t):
             return
+        xp = array_namespace(w)
         if self.t0 is None:
             self.t0 = float(t[0])
-            self.times = np.full(w.shape[1], np.nan)
+            self.times = xp.full(w.shape[1], np.nan)
         self.t_last = float(t[-1])
-        todo = np.flatnonzero(np.isnan(self.times))
+        todo = xp.flatnonzero(xp.isnan(self.times))
         if not len(todo):
             return
-        hit = np.asarray(self.target(w[:, todo]), dtype=bool) & np.isfinite(w[:, todo]).all(axis=2)
+        w = w[:, todo]
+        hit = xp.asarray(self.target(w), dtype=bool) & xp.isfinite(w).all(axis=2)
         any_hit = hit.any(axis=0)
-        self.times[todo[any_hit]] = t[hit[:, any_hit].argmax(axis=0)] - self.t0
+        self.times[todo[any_hit]] = xp.asarray(t)[hit[:, any_hit].argmax(axis=0)] - self.t0
 
     def result(self) -> dict:
         if self.t0 is None:
             raise ConfigError("FirstPassage saw no records")
-        observed = ~np.isnan(self.times)
-        return {"times": np.where(observed, self.times, self.t_last - self.t0), "observed": observed}
+        times = host_array(self.times)
+        observed = ~np.isnan(times)
+        return {"times": np.where(observed, times, self.t_last - self.t0), "observed": observed}
 
 
 @dataclass(frozen=True)

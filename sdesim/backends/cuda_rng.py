@@ -10,7 +10,11 @@ Floating-point agreement needs one more thing: NVVM contracts ``a * b + c`` into
 fused multiply-add by default (``-fma=1``), which rounds once instead of twice and
 moves Box-Muller normals by up to 1e-15. :func:`no_fma` compiles the kernels with
 ``-fma=0``, as the CPU kernels are compiled (Numba contracts nothing without
-``fastmath``), so the normals are bit-identical too.
+``fastmath``), so the normals are bit-identical too. numba-cuda passes no contraction
+option through ``cuda.jit``, so importing this module wraps its process-global
+``nvvm.compile_ir`` once: the wrapper adds ``fma=False`` only while the compiling thread
+is inside ``no_fma()`` (a ``threading.local`` flag), so kernels that other code compiles,
+in this or another thread, keep NVVM's defaults.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from numba import cuda
 
 from sdesim import rng
+from sdesim.backends.cupy_backend import simulating
 
 _ORDER = ("_philox_round", "philox4x32", "_log_unit", "_cos_sin_turn", "uniform", "normal_pair",
           "three_point")
@@ -63,36 +68,40 @@ uniform = _DEVICE["uniform"]
 normal_pair = _DEVICE["normal_pair"]
 three_point = _DEVICE["three_point"]
 
-_LOCK = threading.Lock()
+_FLAG = threading.local()
+
+
+def _install_no_fma():
+    """Wrap numba-cuda's ``nvvm.compile_ir`` once (idempotent): ``fma=False`` while this thread is in
+    :func:`no_fma`, the caller's options otherwise. Not installed under the simulator (nothing is compiled)."""
+    if simulating():
+        return
+    from numba.cuda.cudadrv import nvvm
+    if getattr(nvvm.compile_ir, "_sdesim_no_fma", False):
+        return
+    original = nvvm.compile_ir
+
+    def compile_ir(llvmir, **options):
+        if getattr(_FLAG, "depth", 0):
+            options["fma"] = False
+        return original(llvmir, **options)
+
+    compile_ir._sdesim_no_fma = True
+    nvvm.compile_ir = compile_ir
 
 
 @contextmanager
 def no_fma():
-    """Compile the CUDA kernels first launched in this block with NVVM's ``-fma=0``.
+    """Compile the CUDA kernels first launched by this thread in this block with NVVM's ``-fma=0``.
 
-    numba-cuda passes no contraction option through ``cuda.jit``; this wraps its
-    ``nvvm.compile_ir`` for the duration of the block (a lock keeps it to one block
-    at a time). Under the simulator nothing is compiled and this does nothing.
+    Sets a thread-local flag read by the wrapper :func:`_install_no_fma` installed at import;
+    re-entrant, and kernels compiled meanwhile by other threads keep their own options.
     """
-    if simulating():
+    _FLAG.depth = getattr(_FLAG, "depth", 0) + 1
+    try:
         yield
-        return
-    from numba.cuda.cudadrv import nvvm
-    with _LOCK:
-        original = nvvm.compile_ir
-
-        def compile_ir(llvmir, **options):
-            options["fma"] = False
-            return original(llvmir, **options)
-
-        nvvm.compile_ir = compile_ir
-        try:
-            yield
-        finally:
-            nvvm.compile_ir = original
+    finally:
+        _FLAG.depth -= 1
 
 
-def simulating() -> bool:
-    """Whether numba.cuda is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
-    from numba.cuda.core import config
-    return bool(config.ENABLE_CUDASIM)
+_install_no_fma()

@@ -45,7 +45,8 @@ THREADS = 128
 """Threads per block (any value gives the same numbers)."""
 
 
-def _simulating() -> bool:
+def simulating() -> bool:
+    """Whether numba.cuda is Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``); False without numba-cuda."""
     try:
         from numba.cuda.core import config
     except ImportError:
@@ -67,7 +68,7 @@ class CupyBackend(Backend):
             import numba.cuda  # noqa: F401 (importable: numba-cuda and its CUDA bindings)
         except ImportError:
             return False, "numba-cuda is not installed"
-        if _simulating():
+        if simulating():
             return True, ""
         try:
             import cupy
@@ -82,7 +83,7 @@ class CupyBackend(Backend):
     @property
     def xp(self):
         """The array module of the states: CuPy on a GPU, NumPy under the simulator."""
-        if _simulating():
+        if simulating():
             return np
         import cupy
         return cupy
@@ -110,6 +111,8 @@ class CupyBackend(Backend):
                   "finite_sum": _advance_finite_sum}[plan.kind]
         launch = _Launch(self, plan)
         runner(plan, state, k0, k1, xp.asarray(record), R, launch)
+        if k1 >= plan.n_steps:               # the run is over: free the device scratch before the caller's copies
+            state.scratch.clear()
         return R.transpose(0, 2, 1)
 
 
@@ -135,7 +138,7 @@ class _Launch:
 
 
 def _dtype(plan) -> str:
-    return getattr(plan, "dtype", "float64")
+    return plan.dtype
 
 
 def _unsupported_reason(plan) -> str:
@@ -206,13 +209,29 @@ def _spectral_module(dim, r, dtype):
                                prefix="sdesim_cuda")
 
 
+ROWS = 1 << 16
+"""Particles per block of :func:`_columns` (bounds its temporaries, as ``numba_backend.ROWS`` on the CPU)."""
+
+
+def _columns(f, X, out):
+    """``f(X)`` into ``out`` for ``(dim, N)`` arrays, block of particles by block: temporaries of ``ROWS``
+    particles, the blocks of :func:`sdesim.backends.numba_backend._rows` (so the same numbers)."""
+    for lo in range(0, X.shape[1], ROWS):
+        out[:, lo:lo + ROWS] = f(X[:, lo:lo + ROWS])
+
+
 def _carried(state, key, to_w, xp):
     """The kernel's coordinates left by the previous segment, while ``state.W`` is what they gave
-    (``to_w(X)``; as :func:`sdesim.backends.numba_backend._carried`: segmented runs stay bit-identical)."""
+    (``to_w(X)``, block by block as :func:`_columns` wrote it; as
+    :func:`sdesim.backends.numba_backend._carried`: segmented runs stay bit-identical)."""
     X = state.scratch.get(key)
-    if X is not None and X.shape == state.W.T.shape and bool(xp.array_equal(to_w(X), state.W.T, equal_nan=True)):
-        return X
-    return None
+    Wt = state.W.T
+    if X is None or X.shape != Wt.shape:
+        return None
+    for lo in range(0, X.shape[1], ROWS):
+        if not bool(xp.array_equal(to_w(X[:, lo:lo + ROWS]), Wt[:, lo:lo + ROWS], equal_nan=True)):
+            return None
+    return X
 
 
 def _advance_quadratic(plan, state, k0, k1, record, R, launch):
@@ -227,19 +246,23 @@ def _advance_quadratic(plan, state, k0, k1, record, R, launch):
         U = launch.put(model.hessian_eigenvectors)
 
         # to and from the eigenbasis with the CPU backend's products (same operand layouts, same rounding)
-        def rotate(E_):                      # (dim, N) eigenbasis coordinates back to w
+        def rotate(E_):                      # (dim, n) eigenbasis coordinates back to w
             return (xp.ascontiguousarray(E_.T) @ U.T + w_star).T
+
+        def into_eigenbasis(W_):             # (dim, n) states to the eigenbasis
+            return ((xp.ascontiguousarray(W_.T) - w_star) @ U).T
         E = _carried(state, "eigenbasis", rotate, xp)
         if E is None:
-            E = xp.ascontiguousarray(((xp.ascontiguousarray(Wt.T) - w_star) @ U).T)
+            E = xp.empty_like(Wt)
+            _columns(into_eigenbasis, Wt, E)
         thr = max(0.0, (plan.bound - float(np.abs(model.w_star).max(initial=0.0))) / np.sqrt(dim))
         MT = launch.put((np.ascontiguousarray(model.hessian_eigenvectors).T @ L).T)
         launch(_spectral_module(dim, L.shape[1], launch.dtype).run_spectral, E, k0, k1, launch.put(a),
                launch.put(b), launch.put(kappa), MT, U, w_star, weak2, np.uint64(plan.seed), record, R,
                state.diverged_at, launch.ft(plan.bound), launch.ft(thr))
         for j in range(len(R)):
-            R[j] = rotate(R[j])
-        Wt[...] = rotate(E)
+            _columns(rotate, R[j], R[j])
+        _columns(rotate, E, Wt)
         state.scratch["eigenbasis"] = E
         return
 
@@ -247,12 +270,13 @@ def _advance_quadratic(plan, state, k0, k1, record, R, launch):
         return D_ + w_star[:, None]
     D = _carried(state, "deviation", shift, xp)
     if D is None:
-        D = xp.ascontiguousarray(Wt - w_star[:, None])
+        D = xp.empty_like(Wt)
+        _columns(lambda W_: W_ - w_star[:, None], Wt, D)
     launch(_linear_module(dim, L.shape[1], needs_velocity(plan), launch.dtype).run, D, Vt, k0, k1,
            launch.put(a), launch.put(b), launch.put(K.T), launch.put(L.T), w_star, launch.ft(plan.momentum),
            launch.ft(plan.lookahead), weak2, np.uint64(plan.seed), record, R, state.diverged_at,
            launch.ft(plan.bound))
-    Wt[...] = shift(D)
+    _columns(shift, D, Wt)
     state.scratch["deviation"] = D
 
 
@@ -281,9 +305,10 @@ def _advance_finite_sum(plan, state, k0, k1, record, R, launch):
     size = loss.n_samples if mode == 2 else (loss.n_samples // B if mode == 3 else 1)
     scratch = state.scratch.get("order")
     if scratch is None or scratch[0].shape[1] != size:
+        # float64 keys: float32 would round distinct uniforms to ties and change the permutations
         scratch = state.scratch["order"] = (xp.empty((plan.n_particles, size), np.float64),
-                                            xp.empty((plan.n_particles, size), np.int64),
-                                            xp.empty((plan.n_particles, size), np.int64))
+                                            xp.empty((plan.n_particles, size), np.int32),
+                                            xp.empty((plan.n_particles, size), np.int32))
     keys, perm, tmp = scratch
     module = _finite_sum_module(loss, mode, G.shape[1], scheme, needs_velocity(plan), launch.dtype)
     Wt, Vt = _device_state(state, launch)

@@ -19,6 +19,7 @@ import numpy as np
 import sympy
 
 from sdesim import codegen, integrators
+from sdesim._threading import launch
 from sdesim.backends import numba_source
 from sdesim.backends.base import Backend, Support
 from sdesim.backends.numpy_backend import FLOAT64_ONLY
@@ -57,7 +58,7 @@ class NumbaBackend(Backend):
         R = np.empty((record.size, plan.n_particles, plan.dim))
         runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
                   "finite_sum": _advance_finite_sum}[plan.kind]
-        runner(plan, state, k0, k1, record, R)
+        launch(runner, plan, state, k0, k1, record, R)
         return list(R)
 
 

@@ -1,9 +1,9 @@
-"""Array modules of the Fokker-Planck device code path: ``xp``, ``xsparse``, ``xlinalg``.
+"""Array modules of the Fokker-Planck device code path: ``xp`` and ``xsparse``.
 
-`ArrayModules.cupy` bundles cupy / cupyx.scipy.sparse / cupyx.scipy.sparse.linalg
-(``FokkerPlanck(..., backend="cupy")``); `ArrayModules.numpy` bundles numpy /
-scipy.sparse / scipy.sparse.linalg, so the same device code runs (and is tested)
-on the CPU.
+`ArrayModules.cupy` bundles cupy / cupyx.scipy.sparse (``FokkerPlanck(...,
+backend="cupy")``); `ArrayModules.numpy` bundles numpy / scipy.sparse, so the same
+device code runs (and is tested) on the CPU. The Krylov solver is the project's
+own (`krylov.gmres`), so no sparse-solver module is needed.
 """
 
 from __future__ import annotations
@@ -21,19 +21,17 @@ INSTALL = 'pip install "sdesim[gpu]"'
 
 @dataclass(frozen=True)
 class ArrayModules:
-    """The array, sparse-matrix and sparse-solver modules of one device."""
+    """The array and sparse-matrix modules of one device."""
 
     name: str
     xp: ModuleType
     xsparse: ModuleType
-    xlinalg: ModuleType
 
     @classmethod
     def numpy(cls):
         import scipy.sparse
-        import scipy.sparse.linalg
 
-        return cls("numpy", np, scipy.sparse, scipy.sparse.linalg)
+        return cls("numpy", np, scipy.sparse)
 
     @classmethod
     def cupy(cls):
@@ -41,7 +39,6 @@ class ArrayModules:
         try:
             import cupy
             import cupyx.scipy.sparse
-            import cupyx.scipy.sparse.linalg
         except ImportError as exc:
             raise BackendUnavailableError(f"backend 'cupy' needs CuPy ({INSTALL}): {exc}") from exc
         try:
@@ -50,7 +47,7 @@ class ArrayModules:
             count = 0
         if count == 0:
             raise BackendUnavailableError(f"backend 'cupy' needs a CUDA device; none found ({INSTALL})")
-        return cls("cupy", cupy, cupyx.scipy.sparse, cupyx.scipy.sparse.linalg)
+        return cls("cupy", cupy, cupyx.scipy.sparse)
 
     def asarray(self, a):
         """``a`` as a float64 device array."""

@@ -11,8 +11,11 @@ a solve is, per chain,
 
 the arithmetic of the CPU kernel, chain after chain instead of in flat order. On a
 GPU one thread runs one chain (`KERNEL`, a single launch per direction, no
-permutation or padding); with NumPy the sweep is vectorised over chains. `HOST` wraps the
-same C function for the host compiler, which is how the tests run it without a GPU.
+permutation or padding), compiled with `OPTIONS` (``--fmad=false``: by default NVRTC
+lets the compiler contract ``b - m * prev`` into a fused multiply-add, rounded once
+instead of twice, which differs from the CPU's result in the last bits); with NumPy
+the sweep is vectorised over chains. `HOST` wraps the same C function for the host
+compiler, which is how the tests run it without a GPU.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ void chain_solve(const double* mult, const double* inv, const double* upper, con
 """
 """The same sweep compiled for the host (one chain after another), so CI checks the CUDA C source."""
 THREADS = 128
+OPTIONS = ("--fmad=false",)
+"""NVRTC (and nvcc) options of `KERNEL`: every product and difference rounded separately, as on the CPU."""
 
 
 def chain_starts(shape, offset):
@@ -79,7 +84,7 @@ class ChainSolver:
         xp = mods.xp
         self.start, self.length = xp.asarray(start, dtype=xp.int64), xp.asarray(length, dtype=xp.int32)
         if mods.name == "cupy":
-            self.kernel = xp.RawKernel(KERNEL, "chain_solve")
+            self.kernel = xp.RawKernel(KERNEL, "chain_solve", options=OPTIONS)
         else:
             order = np.argsort(-length, kind="stable")       # longest first: active chains form a prefix
             self.start, self.length = self.start[order], self.length[order]

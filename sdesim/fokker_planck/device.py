@@ -2,11 +2,14 @@
 
 The operator, the multigrid hierarchy and the split factors are built once on the
 CPU, then moved to the device (`arrays.ArrayModules`): the steady state and the
-mean first-passage time by BiCGSTAB with a device V-cycle (`krylov`), backward
-Euler and TR-BDF2 by one such solve per stage (warm-started from the previous
-step), ``split`` by the chain kernel (`chains`), the current, KL, entropy and free
-energy by device reductions. Closed-form steady states stay on the CPU (``O(N)``).
-With `ArrayModules.numpy` the same code runs on NumPy/SciPy, which is how it is tested.
+mean first-passage time by flexible right-preconditioned GMRES with a device
+V-cycle (`krylov`), backward Euler and TR-BDF2 by one such solve per stage
+(warm-started from the previous step), ``split`` by the chain kernel (`chains`),
+the current (`operator.Operator.current` on the device's array module), KL,
+entropy and free energy by device reductions. Closed-form steady states stay on
+the CPU (``O(N)``). There is no sparse LU on the device: ``solver="direct"`` is
+refused by `FokkerPlanck`. With `ArrayModules.numpy` the same code runs on
+NumPy/SciPy, which is how it is tested.
 """
 
 from __future__ import annotations
@@ -72,20 +75,8 @@ class DeviceFokkerPlanck:
         return tau
 
     def current(self, rho, scale):
-        """The probability current (`operator.Operator.current`) from device link rates."""
-        xp, grid = self.xp, self.fp.grid
-        n = grid.size
-        r = self.density(rho).ravel()
-        J = xp.zeros((n, grid.dim))
-        for link in self.fp.operator.links:
-            fwd, bwd = (self.mods.asarray(a) for a in link.rates(scale))
-            s = link.stride
-            F = fwd * r
-            F[: n - s] -= bwd[: n - s] * r[s:]
-            F_in = xp.zeros(n)
-            F_in[s:] = F[: n - s]
-            J += 0.5 * (F + F_in)[:, None] * self.mods.asarray(np.array(link.offset) * grid.spacing)
-        return self.mods.to_host(J).reshape(*grid.shape, grid.dim)
+        """The probability current, `operator.Operator.current` with the device's array module."""
+        return self.mods.to_host(self.fp.operator.current(self.density(rho), scale, self.xp))
 
     def entropy(self, rho):
         r = self.density(rho)

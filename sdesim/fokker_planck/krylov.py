@@ -122,5 +122,5 @@ class DeviceIterative:
         x, res = gmres(self.A, b, self.M, xp.zeros_like(b) if x0 is None else x0, self.tol, xp)
         if not res <= 10 * self.tol:
             raise SolverError(f"device GMRES stopped at relative residual {res:.2e} "
-                              f"(tolerance {self.tol:.1e}); use backend='cpu' or a smaller dt")
+                              f"(tolerance {self.tol:.1e}); use backend='cpu' (or, in evolve, a smaller dt)")
         return x

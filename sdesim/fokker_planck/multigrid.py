@@ -25,41 +25,41 @@ the coarse correction (`pyamg`'s kernels and V-cycle).
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .linsolve import SolverError
 
 COARSE_CELLS = 4000
 
 
 def interpolation_1d(n):
-    """Linear interpolation ``(n, (n + 1) // 2)`` (CSR) from the coarse to the fine cell centres."""
+    """Linear interpolation from the ``(n + 1) // 2`` coarse to the ``n`` fine cell centres: per fine
+    cell the two coarse columns ``j, j + 1`` (n, 2) and their weights (n, 2)."""
     nc = (n + 1) // 2
     fine = np.arange(n, dtype=float)
     centre = 0.5 * (np.arange(0, n, 2) + np.minimum(np.arange(1, n + 1, 2), n - 1))
     j = np.clip(np.searchsorted(centre, fine, side="right") - 1, 0, nc - 2)
     w = np.clip((fine - centre[j]) / (centre[j + 1] - centre[j]), 0.0, 1.0)
-    rows = np.concatenate([np.arange(n), np.arange(n)])
-    P = sp.csr_matrix((np.concatenate([1.0 - w, w]), (rows, np.concatenate([j, j + 1]))), shape=(n, nc))
-    P.eliminate_zeros()
-    return P
-
-
-def aggregation_1d(n):
-    """Piecewise-constant ``(n, (n + 1) // 2)`` (CSR): fine cell ``i`` to coarse cell ``i // 2``."""
-    return sp.csr_matrix((np.ones(n), (np.arange(n), np.arange(n) // 2)), shape=(n, (n + 1) // 2))
-
-
-def tensor(factors):
-    P = factors[0]
-    for f in factors[1:]:
-        P = sp.kron(P, f, format="csr")
-    return P
+    return np.stack([j, j + 1], axis=1), np.stack([1.0 - w, w], axis=1)
 
 
 def prolongation(shape):
-    """``P = kron`` of `interpolation_1d` over the axes, the aggregation ``Q`` likewise, and the coarse shape."""
-    return (tensor([interpolation_1d(n) for n in shape]), tensor([aggregation_1d(n) for n in shape]),
-            tuple((n + 1) // 2 for n in shape))
+    """``P = P_0 \\otimes P_1 (\\otimes P_2)`` of `interpolation_1d` (CSR, ``2^dim`` entries a row), and
+    the coarse shape."""
+    coarse = tuple((n + 1) // 2 for n in shape)
+    cols, weights = np.zeros((1, 1), dtype=np.int64), np.ones((1, 1))
+    for n, nc in zip(shape, coarse):
+        c, w = interpolation_1d(n)
+        cols = (cols[:, None, :, None] * nc + c[None, :, None, :]).reshape(-1, cols.shape[1] * 2)
+        weights = (weights[:, None, :, None] * w[None, :, None, :]).reshape(-1, weights.shape[1] * 2)
+    m, k = cols.shape
+    P = sp.csr_matrix((weights.ravel(), cols.ravel(), np.arange(0, m * k + 1, k)), shape=(m, int(np.prod(coarse))))
+    P.eliminate_zeros()
+    return P, coarse
 
 
 def hierarchy(S, shape, w):
@@ -67,18 +67,18 @@ def hierarchy(S, shape, w):
     levels = []
     A, w = sp.csr_matrix(S), np.asarray(w, dtype=float)
     while A.shape[0] > COARSE_CELLS and min(shape) >= 3:
-        P, Q, shape = prolongation(shape)
-        wc = (Q.T @ w) / (Q.T @ np.ones(P.shape[0]))
-        Pw = sp.csr_matrix(P.multiply(w[:, None]).multiply(1.0 / wc[None, :]))
-        Rw = sp.csr_matrix(Pw.T)
+        P, shape = prolongation(shape)
+        wc = (P.T @ w) / (P.T @ np.ones(P.shape[0]))
+        P.data *= w[np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))] / wc[P.indices]
+        Pw, Rw = P, P.T.tocsr()
         levels.append((A, Pw, Rw))
         A, w = sp.csr_matrix(Rw @ (A @ Pw)), wc
     levels.append((A, None, None))
     return levels
 
 
-def preconditioner(S, shape, w):
-    """One V-cycle of the geometric hierarchy as a `scipy.sparse.linalg.LinearOperator` (needs pyamg)."""
+def solver(S, shape, w):
+    """The geometric hierarchy as a `pyamg.multilevel.MultilevelSolver`."""
     from pyamg.multilevel import MultilevelSolver
     from pyamg.relaxation.smoothing import change_smoothers
 
@@ -91,4 +91,24 @@ def preconditioner(S, shape, w):
         levels.append(level)
     ml = MultilevelSolver(levels, coarse_solver="splu")
     change_smoothers(ml, ("gauss_seidel", {"sweep": "forward"}), ("gauss_seidel", {"sweep": "backward"}))
-    return ml.aspreconditioner()
+    return ml
+
+
+def available():
+    """Whether pyamg (the smoother kernels and V-cycle) is installed."""
+    return importlib.util.find_spec("pyamg") is not None
+
+
+class Geometric:
+    """BiCGSTAB on ``S`` preconditioned by one V-cycle of `solver`; absolute residual ``tol``."""
+
+    def __init__(self, S, shape, w, tol):
+        self.S, self.tol = sp.csr_matrix(S), tol
+        self.M = solver(self.S, shape, w).aspreconditioner()
+
+    def solve(self, b, x0):
+        x, _ = spla.bicgstab(self.S, b, x0=x0, M=self.M, rtol=0.0, atol=self.tol, maxiter=100)
+        res = np.linalg.norm(b - self.S @ x)
+        if not res <= 10 * self.tol:          # also catches NaN
+            raise SolverError(f"geometric multigrid stopped at residual {res:.2e} (tolerance {self.tol:.1e})")
+        return x

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from sdesim.errors import ConfigError, LossKindError, ShapeError
+from sdesim.errors import ConfigError, LossKindError, ShapeError, UnsupportedError
 from sdesim.losses.base import as_loss
 
 from . import observables, steady
@@ -16,6 +16,7 @@ from .device import DeviceFokkerPlanck
 from .diagnostics import check_density
 from .diffusion import check_tensor
 from .evolve import DensityResult, evolve
+from .linsolve import METHODS as SOLVERS
 from .linsolve import choose, factorize
 from .operator import Operator
 
@@ -52,6 +53,8 @@ class FokkerPlanck:
     solver : {"auto", "direct", "iterative"}
         Sparse LU (SuperLU), or BiCGSTAB with algebraic multigrid (pyamg) / ILU; used
         where no closed form exists (`steady_state`) and by `evolve` except ``"split"``.
+        A device backend always solves iteratively (GMRES with a device V-cycle,
+        `sdesim.fokker_planck.krylov`): ``"auto"`` or ``"iterative"`` there.
     tol : float
         Relative residual of the iterative solver.
     backend : {"cpu", "cupy"} or ArrayModules
@@ -67,6 +70,8 @@ class FokkerPlanck:
         ``loss.dim != grid.dim`` or a tensor of the wrong shape.
     ConfigError
         An unknown ``backend`` (or solver, or both/neither of temperature and diffusion).
+    UnsupportedError
+        ``solver="direct"`` with a device backend (no sparse LU there).
     NonPSDError
         ``D`` is not symmetric positive semi-definite at some cell.
     """
@@ -75,7 +80,13 @@ class FokkerPlanck:
                  noise_schedule=None, solver="auto", tol=1e-10, backend="cpu"):
         if (temperature is None) == (diffusion is None):
             raise ConfigError("give exactly one of temperature= and diffusion=")
+        if solver not in SOLVERS:
+            raise ConfigError(f"solver must be one of {SOLVERS}; got {solver!r}")
         mods = modules(backend)
+        if mods is not None and solver == "direct":
+            raise UnsupportedError(f"solver='direct' (sparse LU) runs on the CPU only; the {mods.name!r} backend "
+                                   "solves iteratively (GMRES): use solver='auto' or 'iterative' with it, "
+                                   "or backend='cpu' for the direct solver")
         loss = as_loss(loss)
         if loss.dim != grid.dim:
             raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
@@ -204,7 +215,8 @@ class FokkerPlanck:
             A, b = steady.pinned_system(L, p)
             return factorize(A, self.solver, self.grid.dim, self.tol).solve(b)
         g = steady.reference_density(self.potential, self.diffusion, self.grid.dim)
-        return steady.solve(L, p, g, lambda M: factorize(M, "iterative", self.grid.dim, self.tol), self.tol)
+        return steady.solve(L, p, g, lambda M: factorize(M, "iterative", self.grid.dim, self.tol), self.tol,
+                            shape=self.grid.shape)
 
     def evolve(self, rho0, t_end, dt, record=None, method="backward-euler"):
         """Integrate the density from ``rho0`` to ``t_end``.

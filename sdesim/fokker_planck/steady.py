@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from . import multigrid
 from .linsolve import SolverError
 
 
@@ -58,8 +59,10 @@ def pinned_symmetrised(L, p, g):
     in one pass over the CSR arrays of ``L`` (``O(nnz)``, no sparse products)."""
     L = sp.csr_matrix(L)
     root = np.sqrt(g)
-    rows = np.repeat(np.arange(L.shape[0]), np.diff(L.indptr))
-    data = -L.data * (root[L.indices] / root[rows])
+    data = root[L.indices]                            # in place: the temporaries cost more than the arithmetic
+    data /= np.repeat(root, np.diff(L.indptr))
+    data *= L.data
+    np.negative(data, out=data)
     lo, hi = L.indptr[p], L.indptr[p + 1]
     data[lo:hi] = np.where(L.indices[lo:hi] == p, 1.0, 0.0)
     if not np.any(L.indices[lo:hi] == p):
@@ -69,6 +72,15 @@ def pinned_symmetrised(L, p, g):
     return S
 
 
+def pinned_scaled(L, p, g):
+    """`pinned_symmetrised` with the pin row scaled by ``c = -L_pp`` (the Dirichlet row on the scale of
+    its neighbours' rows, which the geometric coarse levels need), and ``c``: ``S' v = c e_p``."""
+    S = pinned_symmetrised(L, p, g)
+    c = -float(L[p, p])
+    S.data[S.indptr[p]:S.indptr[p + 1]] *= c
+    return S, c
+
+
 def pinned_residual(L, p, rho):
     """``||A rho - e_p||_2`` from ``L`` (host or device) without assembling ``A``."""
     r = -(L @ rho)
@@ -76,8 +88,11 @@ def pinned_residual(L, p, rho):
     return float((r * r).sum()) ** 0.5
 
 
-def solve(L, p, g, factor, tol, asarray=np.asarray, csr=sp.csr_matrix):
+def solve(L, p, g, factor, tol, asarray=np.asarray, csr=sp.csr_matrix, shape=None):
     """``rho`` with ``A rho = e_p`` by the iterative ``factor(matrix).solve(rhs, x0)``.
+
+    With the grid ``shape`` (host) and pyamg installed, first by geometric multigrid
+    (`multigrid.Geometric` on `pinned_scaled`, residual ``tol`` absolute, i.e. relative to ``e_p``).
 
     On ``S`` from ``sqrt(g)``, accepted when the residual of ``A`` itself is within
     ``10 tol`` (in floating point the bound ``|r_A| <= |r_S|`` can fail where the
@@ -88,6 +103,14 @@ def solve(L, p, g, factor, tol, asarray=np.asarray, csr=sp.csr_matrix):
     b = np.zeros(L.shape[0])
     b[p] = 1.0
     root = asarray(np.sqrt(g))
+    if shape is not None and multigrid.available():
+        try:
+            S, c = pinned_scaled(L, p, g)
+            rho = root * multigrid.Geometric(S, shape, root, tol).solve(c * b, x0=root)
+            if pinned_residual(L, p, rho) <= 10 * tol:
+                return rho
+        except SolverError:
+            pass
     try:
         rho = root * factor(pinned_symmetrised(L, p, g)).solve(b, x0=root)
         if pinned_residual(csr(L), p, rho) <= 10 * tol:

@@ -18,6 +18,7 @@ import numpy as np
 import sympy
 
 from sdesim import codegen
+from sdesim._threading import launch
 from sdesim.errors import ConfigError, NonFiniteError, ShapeError, SymbolError
 from sdesim.losses.base import BaseLoss
 from sdesim.losses.parsing import parse, symbol
@@ -222,7 +223,7 @@ class FiniteSumLoss(BaseLoss):
         lead, flat = self._points(W)
         value = np.empty(flat.shape[0])
         grad = np.empty_like(flat)
-        self.kernels.full_many(flat, self.data_matrix, value, grad)
+        launch(self.kernels.full_many, flat, self.data_matrix, value, grad)
         return value.reshape(lead), grad.reshape(lead + (self.dim,))
 
     def value(self, W, t: float = 0.0) -> np.ndarray:
@@ -237,7 +238,7 @@ class FiniteSumLoss(BaseLoss):
         r"""Full Hessian :math:`\nabla^2 C(w)`, shape ``(..., dim, dim)``."""
         lead, flat = self._points(W)
         out = np.empty((flat.shape[0], self.dim, self.dim))
-        self.kernels.full_hessian_many(flat, self.data_matrix, out)
+        launch(self.kernels.full_hessian_many, flat, self.data_matrix, out)
         return out.reshape(lead + (self.dim, self.dim))
 
     def _indices(self, idx, n_points):
@@ -262,7 +263,7 @@ class FiniteSumLoss(BaseLoss):
         lead, flat = self._points(W)
         idx = self._indices(idx, flat.shape[0])
         out = np.empty_like(flat)
-        self.kernels.batch_grad_many(flat, self.data_matrix, idx, out)
+        launch(self.kernels.batch_grad_many, flat, self.data_matrix, idx, out)
         return out.reshape(lead + (self.dim,))
 
     def per_sample_grad(self, W, idx=None) -> np.ndarray:
@@ -270,14 +271,14 @@ class FiniteSumLoss(BaseLoss):
         lead, flat = self._points(W)
         idx = self._indices(np.arange(self.n_samples) if idx is None else idx, flat.shape[0])
         out = np.empty((flat.shape[0], idx.shape[1], self.dim))
-        self.kernels.sample_grads_many(flat, self.data_matrix, idx, out)
+        launch(self.kernels.sample_grads_many, flat, self.data_matrix, idx, out)
         return out.reshape(lead + (idx.shape[1], self.dim))
 
     def noise_covariance(self, W, t: float = 0.0) -> np.ndarray:
         r"""Per-sample gradient covariance :math:`\Sigma_1(w)`, shape ``(..., dim, dim)``."""
         lead, flat = self._points(W)
         out = np.empty((flat.shape[0], self.dim, self.dim))
-        self.kernels.covariance_many(flat, self.data_matrix, out)
+        launch(self.kernels.covariance_many, flat, self.data_matrix, out)
         return out.reshape(lead + (self.dim, self.dim))
 
     def noise_covariance_at(self, W, t: float = 0.0) -> np.ndarray:

@@ -14,10 +14,17 @@ weight decay ``lambda`` on every parameter (so the per-sample losses
 gradient covariance). Hessian-vector products use Pearlmutter's R-operator: a
 forward pass of directional derivatives followed by the differentiated backward
 pass, exact to rounding and about twice the cost of a gradient.
+
+The Hessian passes (:meth:`MLP.hvp`, :meth:`MLP.grad_and_hvp`) keep their ``(n, h_l)``
+work arrays between calls, one set per thread (:class:`_Scratch`): allocated afresh, arrays
+of a few MB come back from the allocator as untouched pages, one page fault per 4 KiB,
+which took half the time of an HVP of a 64-100-10 net on 1438 samples. The set is about
+a dozen ``(n, h_l)`` float arrays per hidden layer and lives as long as the net.
 """
 
 from __future__ import annotations
 
+import threading
 from itertools import pairwise
 
 import numpy as np
@@ -31,21 +38,67 @@ _SQRT2 = np.sqrt(2.0)
 _INV_SQRT2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
-def _tanh(z, second):
-    a = np.tanh(z)
-    d1 = 1.0 - a * a
-    return a, d1, (-2.0 * a * d1 if second else None)
+def _fresh(tag, shape):
+    """New work arrays (the :class:`_Scratch` interface without keeping them)."""
+    return np.empty(shape)
 
 
-def _relu(z, second):
+class _Scratch(threading.local):
+    """Work arrays kept between calls, one per ``tag`` and thread (module docstring);
+    reallocated when the shape asked for changes."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def __call__(self, tag, shape):
+        a = self.arrays.get(tag)
+        if a is None or a.shape != shape:
+            a = self.arrays[tag] = np.empty(shape)
+        return a
+
+
+# Activations of layer ``l``: ``phi(z)``, ``phi'(z)`` and (``second``) ``phi''(z)`` in arrays from ``ws``.
+def _tanh(z, second, ws, l):
+    a = np.tanh(z, out=ws(("a", l), z.shape))
+    d1 = np.multiply(a, a, out=ws(("d1", l), z.shape))
+    np.subtract(1.0, d1, out=d1)
+    if not second:
+        return a, d1, None
+    d2 = np.multiply(-2.0, a, out=ws(("d2", l), z.shape))
+    d2 *= d1
+    return a, d1, d2
+
+
+def _relu(z, second, ws, l):
     mask = z > 0
-    return z * mask, mask.astype(z.dtype), (np.zeros_like(z) if second else None)
+    a = np.multiply(z, mask, out=ws(("a", l), z.shape))
+    d1 = ws(("d1", l), z.shape)
+    d1[...] = mask
+    if not second:
+        return a, d1, None
+    d2 = ws(("d2", l), z.shape)
+    d2.fill(0.0)
+    return a, d1, d2
 
 
-def _gelu(z, second):
-    cdf = 0.5 * (1.0 + erf(z / _SQRT2))
-    pdf = _INV_SQRT2PI * np.exp(-0.5 * z * z)
-    return z * cdf, cdf + z * pdf, (pdf * (2.0 - z * z) if second else None)
+def _gelu(z, second, ws, l):
+    cdf = np.divide(z, _SQRT2, out=ws(("cdf", l), z.shape))
+    erf(cdf, out=cdf)
+    np.add(1.0, cdf, out=cdf)
+    np.multiply(0.5, cdf, out=cdf)
+    pdf = np.multiply(-0.5, z, out=ws(("pdf", l), z.shape))
+    pdf *= z
+    np.exp(pdf, out=pdf)
+    np.multiply(_INV_SQRT2PI, pdf, out=pdf)
+    a = np.multiply(z, cdf, out=ws(("a", l), z.shape))
+    d1 = np.multiply(z, pdf, out=ws(("d1", l), z.shape))
+    np.add(cdf, d1, out=d1)
+    if not second:
+        return a, d1, None
+    d2 = np.multiply(z, z, out=ws(("d2", l), z.shape))
+    np.subtract(2.0, d2, out=d2)
+    np.multiply(pdf, d2, out=d2)
+    return a, d1, d2
 
 
 _ACTIVATIONS = {"tanh": _tanh, "relu": _relu, "gelu": _gelu}
@@ -100,6 +153,13 @@ class MLP:
             offset += d_in * d_out + d_out
         self._layout = tuple(layout)
         self.n_params = offset
+        self._scratch = _Scratch()
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_scratch"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _scratch=_Scratch())
 
     def __repr__(self):
         return (
@@ -128,12 +188,14 @@ class MLP:
                     f"labels span [{y.min()}, {y.max()}] but the net has {self.sizes[-1]} outputs"
                 )
 
-    def _forward(self, params, x, second=False):
+    def _forward(self, params, x, second=False, ws=_fresh):
         """Inputs ``a_{l-1}`` of every layer, ``phi'``/``phi''`` at hidden layers, logits."""
         acts, d1s, d2s = [x], [], []
         a = x
-        for W, b in params[:-1]:
-            a, d1, d2 = self._phi(a @ W + b, second)
+        for l, (W, b) in enumerate(params[:-1]):
+            z = np.matmul(a, W, out=ws(("z", l), (len(x), W.shape[1])))
+            z += b
+            a, d1, d2 = self._phi(z, second, ws, l)
             acts.append(a)
             d1s.append(d1)
             d2s.append(d2)
@@ -279,8 +341,9 @@ class MLP:
         self._check_xy(x, y)
         params = self._unpack(w)
         vparams = self._unpack(v, "direction v")
-        acts, d1s, d2s, z = self._forward(params, x, second=True)
-        return self._r_backward(params, vparams, v, acts, d1s, d2s, *self._backward(params, d1s, z, y))
+        ws = self._scratch
+        acts, d1s, d2s, z = self._forward(params, x, True, ws)
+        return self._r_backward(params, vparams, v, acts, d1s, d2s, *self._backward(params, d1s, z, y, ws), ws)
 
     def grad_and_hvp(self, w, x, y, v=None):
         """``(grad C(w), H(w) v)`` from one forward and one backward pass; ``v=None`` takes ``v = grad C(w)``.
@@ -301,8 +364,9 @@ class MLP:
         if v is not None:
             v = np.asarray(v, dtype=float)
             vparams = self._unpack(v, "direction v")
-        acts, d1s, d2s, z = self._forward(params, x, second=True)
-        p, deltas, backs = self._backward(params, d1s, z, y)
+        ws = self._scratch
+        acts, d1s, d2s, z = self._forward(params, x, True, ws)
+        p, deltas, backs = self._backward(params, d1s, z, y, ws)
         g = np.empty(self.n_params)
         for l, (gW, gb) in enumerate(self._unpack(g)):
             np.matmul(acts[l].T, deltas[l], out=gW)
@@ -311,31 +375,35 @@ class MLP:
             g += self.weight_decay * w
         if v is None:
             v, vparams = g, self._unpack(g)
-        return g, self._r_backward(params, vparams, v, acts, d1s, d2s, p, deltas, backs)
+        return g, self._r_backward(params, vparams, v, acts, d1s, d2s, p, deltas, backs, ws)
 
-    def _backward(self, params, d1s, z, y):
+    def _backward(self, params, d1s, z, y, ws):
         """Softmax ``p`` (or None), errors ``delta_l / n`` and ``delta_l W_l^T`` (``l >= 1``; None at ``l = 0``)."""
         delta, p = self._dloss(z, y)
         delta *= 1.0 / len(y)
         deltas, backs = [delta], []
         for l in range(len(params) - 1, 0, -1):
-            back = delta @ params[l][0].T
-            delta = back * d1s[l - 1]
+            back = np.matmul(delta, params[l][0].T, out=ws(("back", l - 1), d1s[l - 1].shape))
+            delta = np.multiply(back, d1s[l - 1], out=ws(("delta", l - 1), back.shape))
             backs.append(back)
             deltas.append(delta)
         backs.append(None)
         return p, deltas[::-1], backs[::-1]
 
-    def _r_backward(self, params, vparams, v, acts, d1s, d2s, p, deltas, backs):
-        """R-forward and R-backward passes of :meth:`hvp` on stored forward and backward passes: ``H v``."""
+    def _r_backward(self, params, vparams, v, acts, d1s, d2s, p, deltas, backs, ws):
+        """R-forward and R-backward passes of :meth:`hvp` on stored forward and backward passes: ``H v``.
+
+        Work array ``(tag, l)`` has the shape ``(n, d_{l+1})`` of layer ``l``'s output."""
+        n = len(acts[0])
         Racts, Rzs = [None], []
         for l, ((W, _), (V, vb)) in enumerate(zip(params, vparams)):
-            Rz = acts[l] @ V + vb
+            Rz = np.matmul(acts[l], V, out=ws(("Rz", l), (n, W.shape[1])))
+            Rz += vb
             if l:
-                Rz += Racts[l] @ W
+                Rz += np.matmul(Racts[l], W, out=ws(("tmp", l), Rz.shape))
             Rzs.append(Rz)
             if l < len(params) - 1:
-                Racts.append(d1s[l] * Rz)
+                Racts.append(np.multiply(d1s[l], Rz, out=ws(("Ra", l), Rz.shape)))
         RzL = Rzs[-1]
         if p is None:
             Rdelta = RzL.copy()
@@ -350,9 +418,15 @@ class MLP:
             if l:
                 hW += Racts[l].T @ deltas[l]
             Rdelta.sum(axis=0, out=hb)
-            if l:
+            if l:  # R delta_{l-1} = (R delta_l W^T + delta_l V^T) phi' + (delta_l W^T) phi'' R z_{l-1}
                 W, V = params[l][0], vparams[l][0]
-                Rdelta = (Rdelta @ W.T + deltas[l] @ V.T) * d1s[l - 1] + backs[l] * d2s[l - 1] * Rzs[l - 1]
+                shape = d1s[l - 1].shape
+                Rdelta = np.matmul(Rdelta, W.T, out=ws(("Rd", l - 1), shape))
+                Rdelta += np.matmul(deltas[l], V.T, out=ws(("tmp", l - 1), shape))
+                Rdelta *= d1s[l - 1]
+                curv = np.multiply(backs[l], d2s[l - 1], out=ws(("tmp", l - 1), shape))
+                curv *= Rzs[l - 1]
+                Rdelta += curv
         if self.weight_decay:
             out += self.weight_decay * v
         return out

@@ -20,7 +20,6 @@ cores.
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -29,7 +28,6 @@ from sdesim.errors import ConfigError, SdesimError
 
 NAMES = ("serial", "processes", "dask")
 POOL_RESTARTS = 3
-_LOCK = threading.Lock()
 _SPEC = None
 
 
@@ -66,18 +64,7 @@ def run_point(spec, index, threads=None):
     if threads:
         import numba
         numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    if _threading_layer_is_workqueue():       # that layer refuses concurrent parallel launches
-        with _LOCK:
-            return spec.run(index)
-    return spec.run(index)
-
-
-def _threading_layer_is_workqueue():
-    try:
-        import numba
-        return numba.threading_layer() == "workqueue"
-    except ValueError:                        # no parallel kernel has run yet in this process
-        return False
+    return spec.run(index)    # threads may share a process: kernels launch through sdesim._threading.launch
 
 
 class Serial:
