@@ -18,8 +18,8 @@ one table: wall time and error against the exact answer, for
   solution, 240x160, 480x320 and Richardson; plus non-negativity at 200^2 with
   ``D = 0.1 [[1, .8], [.8, 1]]`` on the double well;
 - ``ness-1000^2``, ``ness-128^3``: the non-equilibrium steady state of the ``--table`` loss with
-  ``D = 0.1 (I + offdiag 0.5)`` in 2D, ``0.1 (I + offdiag 0.3)`` in 3D (no closed form), solved now (AMG on the Gibbs-symmetrised
-  system) and by the previous revision's solve (AMG on the pinned system itself, timed in the
+  ``D = 0.1 (I + offdiag 0.5)`` in 2D, ``0.1 (I + offdiag 0.3)`` in 3D (no closed form), solved now (geometric multigrid on the
+  Gibbs-symmetrised system) and by the previous revision's solve (AMG on the pinned system itself, timed in the
   same process on the same operator), with the relative residual of each and their L1 distance;
 - peers (import-guarded, skipped when not installed): ``fplanck`` (steady state by
   shift-invert ``eigs``; time stepping only as a matrix exponential) and ``py-pde``
@@ -364,7 +364,7 @@ def t_ness(name, backend):
     res = float(np.linalg.norm(b - A @ x))
     label = f"{name} ({n ** dim:,} cells)"
     rows = [(label, f"{backend}: build FokkerPlanck (operator)", t_build, None, ""),
-            (label, f"{backend}: steady state (Gibbs-symmetrised AMG)", t_new, res,
+            (label, f"{backend}: steady state ({'geometric multigrid' if backend == 'cpu' else 'device AMG'})", t_new, res,
              f"relative residual of A; process CPU time {c_new:.2f} s")]
     if backend == "cpu":
         c0 = time.process_time()

@@ -33,9 +33,21 @@ by the process CPU time of all its threads instead, i.e. the rate of one
 dedicated core, which stays meaningful when other processes share the machine.
 The load average is printed with every line.
 
-Run: ``python benchmarks/simulate.py [--repeat 3] [--only W1,W2,W3] [--no-peers] [--cold] [--backend numba]``
-(``--cold``: fresh kernel caches, so the first call is a real compilation; ``--backend cupy``:
-the GPU kernels in place of the Numba ones, on a machine with a CUDA device).
+GPU (``--backend cupy``, issue 10): the workloads at the GPU sizes, W1 1e7 particles
+(also in float32), W2 1e6 particles, W3 1e6 chains, 1e3 steps each, ``keep="final"``
+with the final state left on the device (``device_arrays=True``). A warm-up run of the
+full size (kernel compilation, CuPy's memory pool) comes first; then per run the time of
+its kernels alone (CUDA events around every launch, summed) and of the whole ``simulate``
+call to a synchronised device (upload of ``w0``, kernels, the final losses), both as
+particle-steps per second, and the bytes CuPy's memory pool held (its peak) as a multiple
+of the ensemble (``N x dim`` numbers of the run's type). No peers run. Under Numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``, no GPU) the branch runs end to end on NumPy arrays
+with wall-clock times; give it a tiny ``--n``/``--steps``.
+
+Run: ``python benchmarks/simulate.py [--repeat 3] [--only W1,W2,W3] [--no-peers] [--cold] [--backend numba]
+[--n N] [--steps S]`` (``--cold``: fresh kernel caches, so the first call is a real compilation;
+``--backend cupy``: the GPU kernels at the GPU sizes, on a machine with a CUDA device; ``--n``,
+``--steps``: particles and steps of every workload in place of its own).
 """
 
 import argparse
@@ -128,8 +140,13 @@ def w3():
                 "numpy_steps": 50, "peer_steps": 0}
 
 
-def run_sdesim(w, backend, n, steps, seed=0):
-    kw = {"dt": w["dyn"].lr / 10} if w["dyn"].continuous else {}
+GPU_SIZES = {"W1": 10_000_000, "W2": 1_000_000, "W3": 1_000_000}
+"""Particles (chains) of each workload on the GPU (issue 10's targets), 1e3 steps each."""
+
+
+def run_sdesim(w, backend, n, steps, seed=0, **kw):
+    if w["dyn"].continuous:
+        kw["dt"] = w["dyn"].lr / 10
     return sd.simulate(w["loss"], w["dyn"], w["w0"], n, steps=steps, record_every=steps,
                        backend=backend, seed=seed, progress=False, **kw)
 
@@ -295,6 +312,90 @@ def bench(w, repeat, peers, backend="numba"):
     return results
 
 
+# --- GPU ------------------------------------------------------------------------------
+class KernelClock:
+    """Seconds the cupy backend's kernels run: CUDA events around every launch (wall clock under the simulator)."""
+
+    def __init__(self, xp):
+        from sdesim.backends import cupy_backend
+        self.launch, self.xp, self.seconds = cupy_backend._Launch, xp, 0.0
+        self.original = self.launch.__call__
+
+    def __enter__(self):
+        clock, original = self, self.original
+
+        def timed(launch, kernel, *args):
+            if clock.xp is np:
+                t = time.perf_counter()
+                original(launch, kernel, *args)
+                clock.seconds += time.perf_counter() - t
+                return
+            start, stop = clock.xp.cuda.Event(), clock.xp.cuda.Event()
+            start.record()
+            original(launch, kernel, *args)
+            stop.record()
+            stop.synchronize()
+            clock.seconds += clock.xp.cuda.get_elapsed_time(start, stop) / 1e3
+        self.launch.__call__ = timed
+        return self
+
+    def __exit__(self, *exc):
+        self.launch.__call__ = self.original
+
+
+def _synchronize(xp):
+    if xp is not np:
+        xp.cuda.Device().synchronize()
+
+
+def bench_gpu(w, repeat, n, steps, dtype="float64"):
+    """Best-of-``repeat`` kernel and end-to-end rates of ``w`` on the cupy backend after a full-size warm-up."""
+    backend = sd.backends.get_backend("cupy")
+    xp = backend.xp
+    pool = None if xp is np else xp.get_default_memory_pool()
+    tag = "" if dtype == "float64" else f" ({dtype})"
+    print(f"{w['name']}{tag}: {w['title']}; {n:.0e} particles x {steps:.0e} steps, keep='final' on the device")
+
+    def run():
+        res = run_sdesim(w, "cupy", n, steps, keep="final", device_arrays=True, dtype=dtype)
+        _synchronize(xp)
+        return res
+    print(f"  cupy warm-up (compile, memory pool, full size): {first_call(run):.2f} s")
+    kernels = wall = np.inf
+    held = 0
+    for _ in range(repeat):
+        if pool is not None:
+            pool.free_all_blocks()
+        with KernelClock(xp) as clock:
+            t = time.perf_counter()
+            run()
+            wall = min(wall, time.perf_counter() - t)
+        kernels = min(kernels, clock.seconds)
+        held = max(held, 0 if pool is None else pool.total_bytes())
+    units = n * steps
+    print(f"  {'kernels':20s} {units / kernels:10.3e} particle-steps/s   ({kernels:.3f} s)")
+    print(f"  {'simulate call':20s} {units / wall:10.3e} particle-steps/s   ({wall:.3f} s)   load {_load():4.1f}")
+    if pool is not None:
+        ensemble = n * w["w0"].size * np.dtype(dtype).itemsize
+        print(f"  {'':20s} device memory pool peak {held / 2**20:.1f} MiB = {held / ensemble:.2f} x the ensemble")
+
+
+def main_gpu(args):
+    backend = sd.backends.get_backend("cupy")
+    if backend.xp is np:
+        print("Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1): no GPU, times are of the simulator")
+    else:
+        props = backend.xp.cuda.runtime.getDeviceProperties(backend.xp.cuda.Device().id)
+        print(f"{props['name'].decode()}, cupy {backend.xp.__version__}, load average {_load():.2f}")
+    for name in args.only.split(","):
+        name = name.strip()
+        w = {"W1": w1, "W2": w2, "W3": w3}[name]()
+        n, steps = args.n or GPU_SIZES[name], args.steps or w["steps"]
+        bench_gpu(w, args.repeat, n, steps)
+        if name == "W1":
+            bench_gpu(w, args.repeat, n, steps, dtype="float32")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -302,11 +403,16 @@ def main():
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--cold", action="store_true", help="fresh kernel caches (real compile times)")
     parser.add_argument("--backend", default="numba", help="the sdesim backend to time (cupy: on a GPU)")
+    parser.add_argument("--n", type=int, help="particles of every workload (default: its own; the GPU sizes on cupy)")
+    parser.add_argument("--steps", type=int, help="steps of every workload (default: its own)")
     args = parser.parse_args()
     try:
         sd.backends.get_backend(args.backend)
     except (sd.errors.ConfigError, sd.errors.BackendUnavailableError) as exc:
         parser.error(str(exc))
+    if args.backend == "cupy":
+        main_gpu(args)
+        return
     import numba
     cpuinfo = Path("/proc/cpuinfo")
     flags = cpuinfo.read_text() if cpuinfo.exists() else ""
@@ -314,7 +420,9 @@ def main():
           f"AVX-512: {'avx512f' in flags}, numpy {np.__version__}, load average {_load():.2f}")
     print(f"  {'':20s} {'size':22s} {'wall rate':>13s}   {'per CPU-s':>17s}")
     for name in args.only.split(","):
-        bench({"W1": w1, "W2": w2, "W3": w3}[name.strip()](), args.repeat, not args.no_peers, args.backend)
+        w = {"W1": w1, "W2": w2, "W3": w3}[name.strip()]()
+        w["n"], w["steps"] = args.n or w["n"], args.steps or w["steps"]
+        bench(w, args.repeat, not args.no_peers, args.backend)
 
 
 if __name__ == "__main__":

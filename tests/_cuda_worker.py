@@ -148,14 +148,16 @@ def run_case(loss, dyn, kw):
     ref = sd.simulate(loss, dyn, backend="numpy", **s)
     cpu = sd.simulate(loss, dyn, backend="numba", **s)
     errors, diverged, from_cpu = [], [], []
-    runs = [(threads, None) for threads in THREADS] + [(THREADS[0], 7)]
-    for threads, segment in runs:
+    from sdesim.backends import cupy_backend
+    rows = cupy_backend.ROWS
+    runs = [(threads, None, rows) for threads in THREADS] + [(THREADS[0], 7, 5)]
+    for threads, segment, cupy_backend.ROWS in runs:     # last: segments, and host-side blocks of 5 particles
         gpu.threads = threads
         res = sd.simulate(loss, dyn, backend="cupy", segment_steps=segment, **s)
         errors.append(compare(res.w, ref.w))
         from_cpu.append(compare(res.w, cpu.w))
         diverged.append(bool(np.array_equal(np.asarray(res.diverged_at), ref.diverged_at)))
-    gpu.threads = THREADS[0]
+    gpu.threads, cupy_backend.ROWS = THREADS[0], rows
     f32 = sd.simulate(loss, dyn, backend="cupy", dtype="float32", **s)
     ok = np.isfinite(ref.w)
     f32_error = float(np.max(np.abs(f32.w - ref.w)[ok] / np.maximum(1.0, np.abs(ref.w[ok])), initial=0.0))

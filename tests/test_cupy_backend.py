@@ -11,7 +11,8 @@ backend declares and, for compiled cases, the largest difference of the recorded
   in the same order);
 
 for two launch configurations (4 and 32 threads per block) and one run in segments of 7
-steps, with the same divergence steps. The float32 run stays within ``FLOAT32 = 1e-5``
+steps whose host-side rotations go in blocks of 5 particles (``cupy_backend.ROWS``), with
+the same divergence steps. The float32 run stays within ``FLOAT32 = 1e-5``
 relative of the float64 reference: 24 steps of float32 rounding (unit roundoff 6e-8) give
 at most a few 1e-7 (2.6e-6 where particles run off to the bound), so 1e-5 is a bound with a
 margin, not a fit. A ``gpu``-marked test runs the same table on a real device (skipped
@@ -130,3 +131,29 @@ def test_on_a_device():
         assert max(out["errors"]) <= AGREE and all(out["diverged_agree"]), (case, out)
         assert out["float32_error"] <= FLOAT32, (case, out)
     assert np.all([report[c]["level"] == "unsupported" for c in UNSUPPORTED])
+
+
+def test_no_fma_is_per_thread(monkeypatch):
+    """``no_fma()`` adds ``fma=False`` to NVVM's options only for compilations of the thread inside it (nested
+    too); other threads and code outside keep their options. The wrapper is installed once."""
+    import threading
+
+    from numba.cuda.cudadrv import nvvm
+
+    from sdesim.backends import cuda_rng
+
+    seen = []
+    monkeypatch.setattr(nvvm, "compile_ir", lambda llvmir, **options: seen.append((llvmir, options)))
+    cuda_rng._install_no_fma()
+    cuda_rng._install_no_fma()                       # idempotent: one wrapper
+    other = threading.Thread(target=lambda: nvvm.compile_ir("other", opt=3))
+    nvvm.compile_ir("before", opt=3)
+    with cuda_rng.no_fma():
+        with cuda_rng.no_fma():
+            nvvm.compile_ir("nested", opt=3)
+        other.start()
+        other.join()
+        nvvm.compile_ir("inside", opt=3)
+    nvvm.compile_ir("after", opt=3)
+    assert dict(seen) == {"before": {"opt": 3}, "nested": {"opt": 3, "fma": False}, "other": {"opt": 3},
+                          "inside": {"opt": 3, "fma": False}, "after": {"opt": 3}}

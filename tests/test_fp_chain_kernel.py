@@ -30,7 +30,8 @@ def host_kernel(tmp_path_factory):
         pytest.skip("no C compiler")
     d = tmp_path_factory.mktemp("chains")
     (d / "chains.c").write_text(HOST)
-    subprocess.run([CC, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(d / "chains.so"), str(d / "chains.c")], check=True)
+    cmd = [CC, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(d / "chains.so"), str(d / "chains.c")]
+    subprocess.run(cmd, check=True)
     lib = ctypes.CDLL(str(d / "chains.so"))
     lib.chain_solve.restype = None
     return lib.chain_solve

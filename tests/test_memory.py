@@ -13,10 +13,10 @@ import pytest
 
 import sdesim as sd
 from sdesim import simulation
+from sdesim.analysis.escape import FirstPassage
 from sdesim.backends import get_backend
 from sdesim.backends.base import State
 from sdesim.backends.numpy_backend import NumpyBackend
-from sdesim.analysis.escape import FirstPassage
 from sdesim.reducers import BasinCounts, Histogram, Reducer, RunningMoments
 
 LOSS = "(x**2-1)**2 + 2*y**2 + 0.5*x*y"

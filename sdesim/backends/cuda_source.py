@@ -23,6 +23,7 @@ import sympy
 from sdesim import codegen, rng
 from sdesim.backends.numba_source import _lines
 
+
 def header(dtype="float64"):
     """Imports of a generated module; ``FT`` is the floating type of its states and arithmetic."""
     return f"""\

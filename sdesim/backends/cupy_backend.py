@@ -214,8 +214,8 @@ ROWS = 1 << 16
 
 
 def _columns(f, X, out):
-    """``f(X)`` into ``out`` for ``(dim, N)`` arrays, block of particles by block: temporaries of ``ROWS``
-    particles, the blocks of :func:`sdesim.backends.numba_backend._rows` (so the same numbers)."""
+    """``f(X)`` into ``out`` for ``(dim, N)`` arrays (``out`` may be ``X``), block of particles by block:
+    temporaries of ``ROWS`` particles, and the same blocks every time (:func:`_carried` checks them)."""
     for lo in range(0, X.shape[1], ROWS):
         out[:, lo:lo + ROWS] = f(X[:, lo:lo + ROWS])
 

@@ -7,8 +7,8 @@ V-cycle (`krylov`), backward Euler and TR-BDF2 by one such solve per stage
 (warm-started from the previous step), ``split`` by the chain kernel (`chains`),
 the current (`operator.Operator.current` on the device's array module), KL,
 entropy and free energy by device reductions. Closed-form steady states stay on
-the CPU (``O(N)``). There is no sparse LU on the device: ``solver="direct"`` is
-refused by `FokkerPlanck`. With `ArrayModules.numpy` the same code runs on
+the CPU (``O(N)``). The device path has no direct solver: `FokkerPlanck` refuses
+``solver="direct"`` with it. With `ArrayModules.numpy` the same code runs on
 NumPy/SciPy, which is how it is tested.
 """
 

@@ -1,8 +1,9 @@
 """Device linear solves: GMRES with an algebraic-multigrid V-cycle, written on `arrays.ArrayModules`.
 
-cupyx has no BiCGSTAB and no incomplete LU, and Gauss-Seidel (pyamg's smoother) is
-sequential, so the device solve is: the Ruge-Stueben hierarchy set up once on the
-CPU (pyamg; the same coarsening as the CPU solver), its matrices ``A_l``, ``P_l``,
+cupyx has no BiCGSTAB, its (incomplete) LU factorises on the CPU and solves by sparse
+triangular sweeps, and Gauss-Seidel (pyamg's smoother) is sequential, so the device
+solve is: the Ruge-Stueben hierarchy set up once on the CPU (pyamg; the same
+coarsening as the CPU solver), its matrices ``A_l``, ``P_l``,
 ``R_l`` moved to the device as CSR, and a V-cycle of sparse products there with
 l1-Jacobi smoothing,
 

@@ -84,9 +84,9 @@ class FokkerPlanck:
             raise ConfigError(f"solver must be one of {SOLVERS}; got {solver!r}")
         mods = modules(backend)
         if mods is not None and solver == "direct":
-            raise UnsupportedError(f"solver='direct' (sparse LU) runs on the CPU only; the {mods.name!r} backend "
-                                   "solves iteratively (GMRES): use solver='auto' or 'iterative' with it, "
-                                   "or backend='cpu' for the direct solver")
+            raise UnsupportedError(f"solver='direct' (sparse LU) runs on the CPU only; the {mods.name!r} "
+                                   "backend solves iteratively (GMRES): use solver='auto' or 'iterative' "
+                                   "with it, or backend='cpu' for the direct solver")
         loss = as_loss(loss)
         if loss.dim != grid.dim:
             raise ShapeError(f"the loss has dim {loss.dim}, the grid dim {grid.dim}")
