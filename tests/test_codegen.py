@@ -14,6 +14,7 @@ import sympy
 
 import sdesim as sd
 from sdesim import codegen
+from sdesim._threading import launch
 from sdesim.errors import SymbolError
 
 # a loss no other test uses, so its kernels are generated fresh in the tmp cache
@@ -98,7 +99,8 @@ def test_serial_and_parallel_batch_kernels_agree():
     np.testing.assert_array_equal(loss.grad(W), par)            # large batch: parallel path
     np.testing.assert_array_equal(loss.grad(W[:5]), par[:5])    # small batch: serial path
     assert codegen.batch_kernel(loss.kernels, "grad", 1) is loss.kernels.grad_many_serial
-    assert codegen.batch_kernel(loss.kernels, "grad", n) is loss.kernels.grad_many
+    parallel = codegen.batch_kernel(loss.kernels, "grad", n)           # launched one at a time under workqueue
+    assert parallel.func is launch and parallel.args == (loss.kernels.grad_many,)
 
 
 def test_point_kernels():

@@ -11,8 +11,8 @@ import pytest
 
 import sdesim as sd
 from sdesim.errors import ConfigError, LossKindError, SdesimError, ShapeError
-from sdesim.nets import NetworkLoss
-from sdesim.nets.objective import Objective
+from sdesim.nets import MLP, NetworkLoss
+from sdesim.nets.objective import MLPObjective, Objective
 
 PHI = {  # phi, phi', phi''
     "square": (lambda r: 0.5 * r * r, lambda r: r, lambda r: np.ones_like(r)),
@@ -119,9 +119,6 @@ def test_mlp_modified_drifts_use_the_fused_pass():
     """On the MLP the order-1 and SGD modified drifts come from ``grad_and_hvp`` (one forward and
     backward pass for ``g`` and ``H g``) and equal the separate ``grad`` then ``hvp`` formulas to
     rounding (1e-13 relative)."""
-    from sdesim.nets import MLP
-    from sdesim.nets.objective import MLPObjective
-
     rng = np.random.default_rng(3)
     mlp = MLP((4, 6, 3), activation="gelu", weight_decay=0.01)
     obj = MLPObjective(mlp, rng.standard_normal((12, 4)), rng.integers(0, 3, 12))

@@ -6,6 +6,7 @@ gradients, and dense eigendecompositions on tiny nets for the extracted
 Hessian and gradient-covariance eigenpairs.
 """
 
+import pickle
 import random
 
 import numpy as np
@@ -16,6 +17,7 @@ from sdesim.errors import FormatError, NonFiniteError, ShapeError
 from sdesim.losses.quadratic import QuadraticModel
 from sdesim.nets import MLP, Dataset, load, load_mnist1d
 from sdesim.nets.extract import Extraction, extract, extract_quadratic
+from sdesim.nets.objective import MLPObjective, Objective
 
 ACTIVATIONS = ["tanh", "relu", "gelu"]
 
@@ -83,10 +85,6 @@ def test_fused_grad_and_hvp_equals_separate_passes(activation, loss):
     :meth:`hvp`'s numbers (same operations: equal to rounding, held to 1e-13 relative), through
     ``MLPObjective`` on subsets too, on every batch size in turn (the kept work arrays are
     reshaped) and after a pickle round trip (which drops them)."""
-    import pickle
-
-    from sdesim.nets.objective import MLPObjective, Objective
-
     net, w, x, y, rng = _problem(activation, loss, n=17)
     v = rng.standard_normal(net.n_params)
 

@@ -7,10 +7,10 @@ functions in the interior), constant beyond the outermost coarse centres (the
 zero-flux walls); on the grid it is the Kronecker product over the axes,
 ``P = P_0 \\otimes P_1 (\\otimes P_2)`` (C order).
 
-The system ``S = G^{-1/2} A G^{1/2}`` (`steady.pinned_symmetrised`) annihilates
-``w = sqrt(g)`` away from detailed balance's perturbation, and ``w`` varies by orders
-of magnitude per cell in the tails, which linear interpolation cannot follow. The
-prolongation is therefore taken in the variable ``v / w``:
+Under detailed balance the system ``S = G^{-1/2} A G^{1/2}`` (`steady.pinned_symmetrised`)
+annihilates ``w = sqrt(g)`` away from the pin row (a non-equilibrium state perturbs that),
+and ``w`` varies by orders of magnitude per cell in the tails, which linear interpolation
+cannot follow. The prolongation is therefore taken in the variable ``v / w``:
 
 .. math:: P_w = W P W_c^{-1}, \\qquad w_c = \\frac{P^T w}{P^T 1}, \\qquad
           S_c = P_w^T S P_w,
@@ -19,8 +19,12 @@ which maps ``w_c`` onto ``w`` exactly (``P 1 = 1``): Galerkin coarsening of
 ``-L G`` (symmetric under detailed balance, the weighted Laplacian
 ``-\\nabla\\cdot(g \\nabla u)`` of ``u = rho / g``) with linear interpolation, in the
 scaling of ``S``. Levels halve every axis down to `COARSE_CELLS` cells, solved by
-LU; the smoother is one forward Gauss-Seidel sweep before and one backward sweep after
-the coarse correction (`pyamg`'s kernels and V-cycle).
+LU; the smoother is one symmetric Gauss-Seidel sweep (forward, then backward) after the
+coarse correction and none before (`pyamg`'s kernels and V-cycle): at 1000^2 in 2D and 64^3
+in 3D that takes 5 and 6 BiCGSTAB steps where one forward sweep before and one backward
+after take 6 and 9, at the same cost per V-cycle. The same hierarchy serves 2D and 3D
+(Galerkin coarse stencils: 25 and 125 points): at 128^3 it takes 14 s where Ruge-Stueben
+on ``A`` takes 34 s and on ``S`` (64^3) does not converge.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ def hierarchy(S, shape, w):
         P.data *= w[np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))] / wc[P.indices]
         Pw, Rw = P, P.T.tocsr()
         levels.append((A, Pw, Rw))
-        A, w = sp.csr_matrix(Rw @ (A @ Pw)), wc
+        A, w = sp.csr_matrix((Rw @ A) @ Pw), wc
     levels.append((A, None, None))
     return levels
 
@@ -91,7 +95,7 @@ def solver(S, shape, w):
             level.P, level.R = P, R
         levels.append(level)
     ml = MultilevelSolver(levels, coarse_solver="splu")
-    change_smoothers(ml, ("gauss_seidel", {"sweep": "forward"}), ("gauss_seidel", {"sweep": "backward"}))
+    change_smoothers(ml, None, ("gauss_seidel", {"sweep": "symmetric"}))
     return ml
 
 
