@@ -10,7 +10,8 @@ import pytest
 import scipy.sparse.linalg as spla
 
 import sdesim as sd
-from sdesim.fokker_planck import multigrid, steady
+from sdesim.fokker_planck import SolverError, multigrid, steady
+from sdesim.fokker_planck.linsolve import factorize
 
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")
 
@@ -61,3 +62,23 @@ def test_geometric_solve_matches_direct(dim, shape):
     assert np.abs(g.normalize(rho.reshape(shape)) - exact).sum() * g.cell_volume < 1e-8
     iterative = sd.FokkerPlanck(sd.Loss(EXPR[dim]), diffusion=D, grid=g, solver="iterative", tol=tol)
     assert np.abs(iterative.steady_state() - exact).sum() * g.cell_volume < 1e-8
+
+
+def test_falls_back_where_the_geometric_solve_fails():
+    """Cell Peclet numbers up to ~25 (100^2, ``D = 0.05 (I + offdiag 0.5)``): the geometric solve
+    misses ``tol`` (`SolverError`) and `steady.solve` returns exactly the algebraic solves' answer
+    (the path taken without the grid shape, unchanged)."""
+    g = sd.Grid([(-2.5, 2.5)] * 2, (100, 100))
+    D = 0.05 * np.array([[1.0, 0.5], [0.5, 1.0]])
+    fp = sd.FokkerPlanck(sd.Loss(EXPR[2]), solver="iterative", diffusion=D, grid=g)
+    L, p = fp.matrix(), steady.pin_cell(fp.potential)
+    ref = steady.reference_density(fp.potential, fp.diffusion, 2)
+    S, scale = steady.pinned_scaled(L, p, ref)
+    b = np.zeros(g.size)
+    b[p] = scale
+    with pytest.raises(SolverError, match="geometric multigrid"):
+        multigrid.Geometric(S, g.shape, np.sqrt(ref), 1e-12).solve(b, x0=np.sqrt(ref))
+    factor = lambda M: factorize(M, "iterative", 2, 1e-12)
+    rho = steady.solve(L, p, ref, factor, 1e-12, shape=g.shape)
+    assert np.array_equal(rho, steady.solve(L, p, ref, factor, 1e-12))
+    assert steady.pinned_residual(L, p, rho) <= 1e-11

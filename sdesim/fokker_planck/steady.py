@@ -12,8 +12,9 @@ root of a reference density ``g`` (``exp(-C/T)``, ``T = tr(D)/dim``, with ``g_p 
 
 Under detailed balance with respect to ``g`` (``L_{c'c} g_c = L_{cc'} g_{c'}``) ``S``
 is symmetric, and a non-equilibrium steady state is a small perturbation of that:
-Ruge-Stueben AMG on ``S`` needs a fraction of the BiCGSTAB iterations it needs on
-``A``, whose rows span the dynamic range of ``exp(-C/T)``. Since ``g <= 1`` the
+multigrid on ``S`` (geometric on the host, `multigrid`; Ruge-Stueben on the device and
+as the fallback) needs a fraction of the BiCGSTAB iterations it needs on ``A``, whose
+rows span the dynamic range of ``exp(-C/T)``. Since ``g <= 1`` the
 residual of ``A`` is ``G^{1/2}`` times that of ``S``, so a relative residual reached
 on ``S`` holds for ``A`` too (``||e_p|| = 1`` for both), in exact arithmetic. Far
 from detailed balance on a coarse grid (``S`` then strongly non-symmetric,
@@ -92,13 +93,12 @@ def solve(L, p, g, factor, tol, asarray=np.asarray, csr=sp.csr_matrix, shape=Non
     """``rho`` with ``A rho = e_p`` by the iterative ``factor(matrix).solve(rhs, x0)``.
 
     With the grid ``shape`` (host) and pyamg installed, first by geometric multigrid
-    (`multigrid.Geometric` on `pinned_scaled`, residual ``tol`` absolute, i.e. relative to ``e_p``).
-
-    On ``S`` from ``sqrt(g)``, accepted when the residual of ``A`` itself is within
-    ``10 tol`` (in floating point the bound ``|r_A| <= |r_S|`` can fail where the
-    state exceeds ``g`` by many orders of magnitude, e.g. the tails on a coarse grid);
-    otherwise on ``A`` from ``g``. ``asarray`` and ``csr`` move vectors and ``L`` to
-    the solver's device.
+    (`multigrid.Geometric` on `pinned_scaled`, residual ``tol`` absolute, i.e. relative to
+    ``e_p``), then by ``factor`` on ``S`` from ``sqrt(g)``; each accepted when the residual
+    of ``A`` itself is within ``10 tol`` (in floating point the bound ``|r_A| <= |r_S|`` can
+    fail where the state exceeds ``g`` by many orders of magnitude, e.g. the tails on a
+    coarse grid); otherwise by ``factor`` on ``A`` from ``g``. ``asarray`` and ``csr`` move
+    vectors and ``L`` to the solver's device.
     """
     b = np.zeros(L.shape[0])
     b[p] = 1.0
