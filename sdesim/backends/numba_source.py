@@ -307,7 +307,7 @@ def run(W, V, X, k0, k1, a, b, G, mu, look, mode, B, anisotropic, heun, weak2, s
 """
 
 
-def finite_sum_sgd_kernel(dim, m, momentum):
+def finite_sum_sgd_kernel(dim, m):
     """Source of ``run_sgd(...)``: SGD with replacement on a finite sum.
 
     Needs ``sample_grad_s(w_0, .., w_{dim-1}, x_0, .., x_{m-1}) -> tuple`` (the
@@ -317,8 +317,7 @@ def finite_sum_sgd_kernel(dim, m, momentum):
     registers, in the order of :data:`FINITE_SUM`'s ``run`` (``j`` ascending,
     then ``/ B``), so the numbers are the same. (The gathers of data rows do not
     vectorise: LLVM cannot bound an indirect load against the stores.)
-    Divergence as in :func:`symbolic_kernel`. Without ``momentum`` the kernel never reads ``V``
-    (the caller passes ``V (dim, 0)``) and the step is ``w += d``.
+    Divergence as in :func:`symbolic_kernel`.
     """
     d = range(dim)
     src = ("\n@njit(cache=True, parallel=True)\n"
@@ -326,9 +325,7 @@ def finite_sum_sgd_kernel(dim, m, momentum):
     src += _lines(1, "N = W.shape[1]", "n = X.shape[0]", "nchunks = (N + chunk - 1) // chunk")
     src += _lines(1, "for c in prange(nchunks):")
     src += _lines(2, "lo = c * chunk", "hi = min(N, lo + chunk)", "nc = hi - lo", "ri = 0")
-    src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d])
-    if momentum:
-        src += _lines(2, *[f"_v{i} = V[{i}, lo:hi]" for i in d])
+    src += _lines(2, *[f"_w{i} = W[{i}, lo:hi]" for i in d], *[f"_v{i} = V[{i}, lo:hi]" for i in d])
     src += _lines(2, "IX = np.empty((B, nc), np.uint64)  # unsigned: no wraparound code at the gathers")
     src += _lines(2, "dv = diverged[lo:hi]", "dead = 0", "for i in range(nc):", "    dead += dv[i] >= 0")
     src += _lines(2, "for k in range(k0, k1):")
@@ -340,18 +337,15 @@ def finite_sum_sgd_kernel(dim, m, momentum):
     src += _lines(3, "for j in range(B):", "    for i in range(nc):")
     src += _lines(5, "IX[j, i] = min(int(uniform(key, lo + i, k * B + j) * n), n - 1)")
     src += _lines(3, "bad = 0", "for i in range(nc):")
-    body = [f"_y{i} = _w{i}[i] + look * _v{i}[i]" if momentum else f"_y{i} = _w{i}[i]" for i in d]
+    body = [f"_y{i} = _w{i}[i] + look * _v{i}[i]" for i in d]
     body += [f"_g{i} = 0.0" for i in d]
     ys = ", ".join(f"_y{i}" for i in d)
     xs = ", ".join(f"X[ix, {q}]" for q in range(m))
     body += ["for j in range(B):", "    ix = IX[j, i]", f"    _s = sample_grad_s({ys}, {xs})"]
     body += [f"    _g{i} += _s[{i}]" for i in d]
     body += [f"_d{i} = -ak * (_g{i} / B)" for i in d]
-    if momentum:
-        body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
-        body += [f"_v{i}[i] = _u{i}" for i in d]
-    else:
-        body += [f"_u{i} = _d{i}" for i in d]
+    body += [f"_u{i} = mu * _v{i}[i] + _d{i}" for i in d]
+    body += [f"_v{i}[i] = _u{i}" for i in d]
     body += [f"_x{i} = _w{i}[i] + _u{i}" for i in d]
     body += ["ok = " + " & ".join(f"(abs(_x{i}) <= bound)" for i in d), "bad += not ok"]
     body += [f"_w{i}[i] = _x{i} if ok else np.nan" for i in d]
