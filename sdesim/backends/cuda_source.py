@@ -115,6 +115,17 @@ def _divergence(d, x="_x{i}"):
              "    diverged[p] = k + 1", "    alive = False"] + [f"    {n} = FT(math.nan)" for n in names])
 
 
+def _step_and_store(body, d, momentum):
+    """The end of a per-particle step: ``v = mu v + d; x += v`` (or ``x += d``), the divergence
+    check, and the registers written back to ``W`` (and ``V``)."""
+    if momentum:
+        body = body + [f"_v{i} = mu * _v{i} + _d{i}" for i in d] + [f"_x{i} += _v{i}" for i in d]
+    else:
+        body = body + [f"_x{i} += _d{i}" for i in d]
+    src = _lines(2, *body, *_divergence(d)) + _lines(1, *[f"W[{i}, p] = _x{i}" for i in d])
+    return src + (_lines(1, *[f"V[{i}, p] = _v{i}" for i in d]) if momentum else "")
+
+
 def symbolic_kernel(dim, n_params, noise, r, scheme, momentum):
     """Source of ``run(...)`` for a symbolic loss (needs ``drift``).
 
@@ -163,15 +174,7 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum):
         par2 = "".join(f"_q{j}, " for j in range(n_params))
         body += [f"_f2 = drift({', '.join(f'_x{i} + _d{i}' for i in d)}, {par2}lrk2)"]
         body += [f"_d{i} = ak * FT(0.5) * (_f{i} + _f2[{i}]) + bk * _n{i}" for i in d]
-    if momentum:
-        body += [f"_v{i} = mu * _v{i} + _d{i}" for i in d] + [f"_x{i} += _v{i}" for i in d]
-    else:
-        body += [f"_x{i} += _d{i}" for i in d]
-    src += _lines(2, *body, *_divergence(d))
-    src += _lines(1, *[f"W[{i}, p] = _x{i}" for i in d])
-    if momentum:
-        src += _lines(1, *[f"V[{i}, p] = _v{i}" for i in d])
-    return src
+    return src + _step_and_store(body, d, momentum)
 
 
 def linear_kernel(dim, r, momentum):
@@ -322,12 +325,4 @@ def finite_sum_kernel(dim, m, mode, r, scheme, momentum):
         body += [f"    _h{i} += _s[{i}]" for i in d]
         body += [f"_h{i} /= FT(n)" for i in d]
         body += [f"_d{i} = -ak * FT(0.5) * (_g{i} + _h{i}) + bk * _n{i}" for i in d]
-    if momentum:
-        body += [f"_v{i} = mu * _v{i} + _d{i}" for i in d] + [f"_x{i} += _v{i}" for i in d]
-    else:
-        body += [f"_x{i} += _d{i}" for i in d]
-    src += _lines(2, *body, *_divergence(d))
-    src += _lines(1, *[f"W[{i}, p] = _x{i}" for i in d])
-    if momentum:
-        src += _lines(1, *[f"V[{i}, p] = _v{i}" for i in d])
-    return src
+    return src + _step_and_store(body, d, momentum)

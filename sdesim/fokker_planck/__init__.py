@@ -3,7 +3,7 @@
 `Grid` (grid.py), the exponentially fitted finite-volume operator
 (diffusion.py: tensor checks and lattice decomposition; operator.py: assembly),
 linear solvers (linsolve.py; the steady-state system and its Gibbs symmetrisation:
-steady.py), time stepping (evolve.py), functionals (observables.py), warnings
+steady.py; its geometric multigrid on the tensor grid: multigrid.py), time stepping (evolve.py), functionals (observables.py), warnings
 (diagnostics.py), the device code path of ``backend="cupy"`` (arrays.py, krylov.py,
 chains.py, device.py) and the `FokkerPlanck` front end (solver.py).
 """
