@@ -8,7 +8,7 @@ Everything a backend needs is decided here, once:
 - the noise (:class:`~sdesim.dynamics.noise.Noise`: a constant factor, or the
   state-dependent covariance it comes from) or, for SGD on a finite sum, the
   minibatch :class:`~sdesim.dynamics.sampling.Sampler`;
-- the integrator (an instance that has checked it applies);
+- the integrator (an instance that has checked it applies; a flow's: adaptive ``dopri5`` or fixed-step ``rk4``);
 - the clock (``n_steps``, ``dt``), the learning-rate schedule, and the random-stream
   layout: at step ``k`` particle ``p`` uses the Gaussian counters ``k * n_pairs + j``
   (``j < n_pairs = ceil(n_normals / 2)``) of :mod:`sdesim.rng` under ``seed``, and the
@@ -78,7 +78,7 @@ class Plan:
     dt: float
     seed: int
     bound: float = 1e8
-    integrator: integrators.Integrator | integrators.Dopri5 | None = None
+    integrator: integrators.Integrator | integrators.Dopri5 | integrators.RK4 | None = None
     noise: Noise | None = None
     sampler: Sampler | None = None
     dtype: str = "float64"
@@ -250,12 +250,10 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
         integrator = integrators.get("euler_maruyama" if integrator is None else integrator)
         integrator.check(loss.kind, noise, loss.dim)
     else:
-        if integrator not in (None, "dopri5"):
-            raise ConfigError(f"{dynamic.label} is a deterministic flow, integrated by adaptive Dormand-Prince: "
-                              f"integrator={integrator!r} does not apply (leave it unset)")
+        flow_integrator = integrators.get_flow(integrator)
         if isinstance(dynamic, ModifiedFlow) and dynamic.kind == "sgd" and loss.kind not in DATA_KINDS:
             raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss or NetworkLoss (its minibatches)")
-        integrator = integrators.Dopri5()
+        integrator = flow_integrator
     return Plan(loss, dynamic, family, n_particles, n_steps, dt, seed, float(bound), integrator, noise, sampler,
                 dtype)
 

@@ -69,7 +69,8 @@ def simulate(loss, dynamic, w0, n_particles=1, steps=None, t_end=None, dt=None, 
         backend segmentation or thread count.
     integrator : str, optional
         SDE scheme: ``"euler_maruyama"`` (default), ``"heun"``, ``"weak2"``,
-        ``"milstein"``, ``"exact_ou"`` (quadratic models).
+        ``"milstein"``, ``"exact_ou"`` (quadratic models). Flows: ``"dopri5"`` (adaptive,
+        default) or ``"rk4"`` (classical Runge-Kutta on the fixed step ``dt``).
     bound : float
         A particle with a non-finite state or ``|w_i| > bound`` is stopped.
     on_divergence : {"warn", "raise", "ignore"}

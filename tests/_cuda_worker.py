@@ -98,12 +98,23 @@ def cases():
         "fs-heun": ("fs", sd.SGDDiffusion(**sde), {"integrator": "heun"}),
         "fs-weak2": ("fs", sd.SGDDiffusion(**sde), {"integrator": "weak2"}),
         "fs-sgd-diverges": ("fs", sd.SGD(lr=3.0, batch_size=2), {"bound": 1e3}),
+        "sym-flow-rk4": ("sym", sd.GradientFlow(), {"t_end": 0.24, "dt": 0.01, "integrator": "rk4"}),
+        "sym-modified-flow-rk4": ("sym", sd.ModifiedFlow(lr=0.05, order=2), {"integrator": "rk4"}),
+        "tilt-flow-rk4": ("tilt", sd.GradientFlow(), {"t_end": 0.24, "dt": 0.01, "integrator": "rk4", "w0": (0.3,)}),
+        "sym-flow-rk4-diverges": ("sym", sd.GradientFlow(), {"t_end": 1.2, "dt": 0.05, "integrator": "rk4",
+                                                             "w0": np.c_[np.linspace(0.5, 4.0, N), np.full(N, 0.3)],
+                                                             "bound": 1e3}),     # RK4 unstable where h H > 2.8
+        "qm-flow-rk4": ("qm", sd.GradientFlow(), {"t_end": 0.24, "dt": 0.01, "integrator": "rk4"}),
+        "qm-modified-flow-rk4": ("qm", sd.ModifiedFlow(lr=0.05, order=3), {"integrator": "rk4"}),
+        "qm-topk-flow-rk4": ("qm_topk", sd.GradientFlow(), {"t_end": 0.24, "dt": 0.01, "integrator": "rk4",
+                                                            "w0": (0.5, 0.3, -0.2)}),
         # declared unsupported
         "sym-hessian-noise": ("sym", sd.SGD(lr=0.05, batch_size=3, noise_covariance="hessian"), {}),
         "sym-nudged": ("sym", sd.SGD(lr=0.05, batch_size=3, nudge_k=1, nudge_factor=0.3), {}),
         "sym-lowrank": ("sym", sd.SGDDiffusion(noise="lowrank", rank=1, **sde), {}),
         "sym-milstein": ("sym", sd.SGDDiffusion(**sde), {"integrator": "milstein"}),
         "sym-flow": ("sym", sd.GradientFlow(), {"t_end": 0.1, "dt": 0.01}),
+        "fs-flow-rk4": ("fs", sd.GradientFlow(), {"t_end": 0.1, "dt": 0.01, "integrator": "rk4"}),
         "fs-sde-aniso": ("fs", sd.SGDDiffusion(noise="anisotropic", **sde), {}),
         "qm-modified": ("qm", sd.SGDDiffusion(noise="anisotropic", modified=True, **sde), {}),
     }

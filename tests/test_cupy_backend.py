@@ -8,7 +8,8 @@ backend declares and, for compiled cases, the largest difference of the recorded
 - from the NumPy reference: at most ``AGREE = 1e-12`` (the same counter-based random
   numbers; the rest is floating-point reassociation);
 - from the Numba CPU kernels: exactly zero (the GPU kernels perform the same operations
-  in the same order);
+  in the same order); for flows (``integrator="rk4"``, ``*-rk4`` cases), which the Numba
+  backend runs on the reference, at most ``AGREE`` as well;
 
 for two launch configurations (4 and 32 threads per block) and one run in segments of 7
 steps whose host-side rotations go in blocks of 5 particles (``cupy_backend.ROWS``), with
@@ -43,11 +44,12 @@ UNSUPPORTED = {                      # case -> what the reason names
     "sym-nudged": "per-particle eigendecomposition",
     "fs-sde-aniso": "per-particle eigendecomposition",
     "sym-milstein": "Milstein",
-    "sym-flow": "adaptive Dormand-Prince",
+    "sym-flow": "integrator='rk4'",
+    "fs-flow-rk4": "symbolic losses and quadratic models only",
     "qm-modified": "Hessian-gradient products",
 }
 FLOAT32 = 1e-5
-DIVERGING = [name for name in _cuda_worker.cases() if name.endswith("-diverges")]
+DIVERGING = [name for name in _cuda_worker.cases() if "-diverges" in name]
 COMPILED = [name for name in _cuda_worker.cases() if name not in UNSUPPORTED]
 
 
@@ -70,7 +72,7 @@ def test_compiled_kernels_agree(simulated, case):
     assert out["level"] == "compiled", out["reason"]
     assert out["stepper"] == "compiled"
     assert max(out["errors"]) <= AGREE, out["errors"]
-    assert max(out["from_numba"]) == 0.0, out["from_numba"]
+    assert max(out["from_numba"]) <= (AGREE if "-rk4" in case else 0.0), out["from_numba"]
     assert all(out["diverged_agree"])
     assert out["float32_error"] <= FLOAT32 and out["float32_diverged_agree"]
     if case in DIVERGING:

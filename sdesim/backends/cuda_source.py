@@ -326,3 +326,28 @@ def finite_sum_kernel(dim, m, mode, r, scheme, momentum):
         body += [f"_h{i} /= FT(n)" for i in d]
         body += [f"_d{i} = -ak * FT(0.5) * (_g{i} + _h{i}) + bk * _n{i}" for i in d]
     return src + _step_and_store(body, d, momentum)
+
+
+def flow_kernel(dim, n_params):
+    """Source of ``run_flow(...)``: fixed RK4 steps of a flow on a symbolic loss (needs ``drift``, its field).
+
+    ``P`` holds the time parameters on the half-step grid ``t = (k0 + j / 2) dt``; the step is
+    :class:`sdesim.integrators.RK4`'s::
+
+        k1 = f(x, t);  k2 = f(x + h/2 k1, t + h/2);  k3 = f(x + h/2 k2, t + h/2);  k4 = f(x + h k3, t + h)
+        x = x + h/6 (k1 + 2 k2 + 2 k3 + k4)
+    """
+    d = range(dim)
+    src = _start("run_flow(W, k0, k1, h, P, lr, rec, R, diverged, bound)")
+    src += _lines(1, *[f"_x{i} = W[{i}, p]" for i in d])
+    src += _lines(1, "for k in range(k0, k1):")
+    src += _record(d)
+    body = ["j = 2 * (k - k0)"]
+    stages = (("_a", "x{i}", "j"), ("_b", "x{i} + h / FT(2.0) * _a[{i}]", "j + 1"),
+              ("_c", "x{i} + h / FT(2.0) * _b[{i}]", "j + 1"), ("_e", "x{i} + h * _c[{i}]", "j + 2"))
+    for out, y, row in stages:
+        args = ", ".join("_" + y.format(i=i) for i in d)
+        par = "".join(f"P[{row}, {q}], " for q in range(n_params))
+        body += [f"{out} = drift({args}, {par}lr)"]
+    body += [f"_d{i} = h / FT(6.0) * (_a[{i}] + FT(2.0) * _b[{i}] + FT(2.0) * _c[{i}] + _e[{i}])" for i in d]
+    return src + _step_and_store(body, d, False)

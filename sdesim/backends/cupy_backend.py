@@ -14,7 +14,8 @@ models (dense, and in the eigenbasis of a dense Hessian; exact OU); SGD
 (with replacement, shuffled epochs, fixed batches) and the SDE with constant
 noise on finite sums, the data resident on the device. Not compiled, declared
 ``unsupported`` with the reason (``simulate`` raises; use ``backend="numba"``):
-flows (adaptive steps), Milstein, state-dependent noise that needs a
+adaptive flows (Dormand-Prince; flows with ``integrator="rk4"`` are compiled: gradient
+flow and GD's modified flows of any order, on symbolic losses and quadratic models), Milstein, state-dependent noise that needs a
 per-particle eigendecomposition (Hessian noise, the minibatch covariance of a
 finite sum, low-rank noise), nudged SGD on symbolic losses and finite sums, the
 modified drift on quadratic models and finite sums.
@@ -39,6 +40,8 @@ from sdesim.backends.numba_backend import (
     _reference_reason,
     _symbolic_noise,
 )
+from sdesim.dynamics import ModifiedFlow
+from sdesim.dynamics.flows import _gd_field
 from sdesim.losses.modified import LR
 
 THREADS = 128
@@ -107,8 +110,11 @@ class CupyBackend(Backend):
         xp = self.xp
         record = np.asarray(record, dtype=np.int64)
         R = xp.empty((record.size, plan.dim, plan.n_particles), _dtype(plan))
-        runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
-                  "finite_sum": _advance_finite_sum}[plan.kind]
+        if plan.family == "flow":
+            runner = {"symbolic": _advance_flow_symbolic, "quadratic": _advance_flow_quadratic}[plan.kind]
+        else:
+            runner = {"symbolic": _advance_symbolic, "quadratic": _advance_quadratic,
+                      "finite_sum": _advance_finite_sum}[plan.kind]
         launch = _Launch(self, plan)
         runner(plan, state, k0, k1, xp.asarray(record), R, launch)
         if k1 >= plan.n_steps:               # the run is over: free the device scratch before the caller's copies
@@ -143,6 +149,8 @@ def _dtype(plan) -> str:
 
 def _unsupported_reason(plan) -> str:
     """Why no GPU kernel runs ``plan`` (``""`` when one does)."""
+    if plan.family == "flow" and plan.kind != "network":
+        return _flow_reason(plan)
     why = _reference_reason(plan)
     if why:
         return why + "; use backend='numba'"
@@ -153,6 +161,17 @@ def _unsupported_reason(plan) -> str:
         return "nudging " + eig
     if plan.kind == "finite_sum" and plan.family == "sde" and not plan.noise.additive:
         return "the minibatch covariance of a finite sum " + eig
+    return ""
+
+
+def _flow_reason(plan) -> str:
+    """Why no GPU kernel runs the flow ``plan`` (``""``: RK4 on a symbolic loss or a quadratic model)."""
+    if not plan.integrator.fixed_step:
+        return ("flows take adaptive Dormand-Prince steps, which the GPU kernels do not have; use "
+                "integrator='rk4' (fixed steps) or backend='numba'")
+    if plan.kind not in ("symbolic", "quadratic"):
+        return f"RK4 flows run on the GPU for symbolic losses and quadratic models only (a {plan.kind} loss); " \
+               "use backend='numba'"
     return ""
 
 
@@ -194,6 +213,44 @@ def _advance_symbolic(plan, state, k0, k1, record, R, launch):
     launch(module.run, Wt, Vt, k0, k1, launch.put(a), launch.put(b), launch.put(plan.lr_at(steps)),
            launch.put(P), launch.put(G), launch.ft(plan.momentum), launch.ft(plan.lookahead),
            np.uint64(plan.seed), record, R, state.diverged_at, launch.ft(plan.bound))
+
+
+# --- flows (fixed RK4 steps) ---------------------------------------------------------
+@lru_cache(maxsize=64)
+def _flow_module(loss, lr, order, dtype):
+    """The RK4 kernel on ``loss``'s gradient flow (``order=None``) or GD's modified flow of ``order``."""
+    field = -sympy.Matrix(loss.gradient_exprs) if order is None else _gd_field(loss, lr, order).components
+    src = [cuda_source.header(dtype),
+           cuda_source.device_function("drift", list(field), loss.variables, loss.time_parameters + (LR,), dtype),
+           cuda_source.flow_kernel(loss.dim, len(loss.time_parameters))]
+    return codegen.load_module("\n".join(src), prefix="sdesim_cuda")
+
+
+def _flow_order(plan):
+    """``None`` for gradient flow, else the order of GD's modified flow."""
+    return plan.dynamic.order if isinstance(plan.dynamic, ModifiedFlow) else None
+
+
+def _advance_flow_symbolic(plan, state, k0, k1, record, R, launch):
+    loss, lr = plan.loss, plan.lr or 0.0
+    module = _flow_module(loss, lr, _flow_order(plan), launch.dtype)
+    P = loss.parameter_table(plan.dt * (k0 + np.arange(2 * (k1 - k0) + 1) / 2))     # the half-step grid
+    Wt, _ = _device_state(state, launch)
+    launch(module.run_flow, Wt, k0, k1, launch.ft(plan.dt), launch.put(P), launch.ft(lr), record, R,
+           state.diverged_at, launch.ft(plan.bound))
+
+
+def _advance_flow_quadratic(plan, state, k0, k1, record, R, launch):
+    r"""The field is :math:`-K (w - w^*)` (:math:`K = \sum_{i \le p} lr^i H^{i+1} / (i + 1)`, ``H`` for
+    gradient flow): one RK4 step is the affine :math:`\delta - M \delta`, ``M = RK4.linear_step(K, dt)``."""
+    H, order = np.asarray(plan.loss.H, dtype=float), _flow_order(plan)
+    K, power = np.zeros_like(H), np.eye(plan.dim)
+    for i in range(1 if order is None else order + 1):
+        power = power @ H
+        K += (plan.lr or 0.0)**i * power / (i + 1)
+    M = plan.integrator.linear_step(K, plan.dt)
+    n = k1 - k0
+    _run_linear(plan, state, k0, k1, record, R, launch, np.ones(n), np.zeros(n), M, np.zeros((plan.dim, 0)), False)
 
 
 # --- quadratic models ---------------------------------------------------------------
@@ -239,10 +296,10 @@ def _advance_quadratic(plan, state, k0, k1, record, R, launch):
     model, dim = plan.loss, plan.dim
     a, b, lr = _coefficients(plan, k0, k1)
     K, L, kappa, a, b, weak2 = _quadratic_step(plan, a, b, lr)
-    w_star = launch.put(model.w_star)
     kappa = None if plan.momentum or plan.nudge[0] else _eigenbasis_diagonal(model, K, kappa)
-    Wt, Vt = _device_state(state, launch)
     if kappa is not None:
+        w_star = launch.put(model.w_star)
+        Wt, _ = _device_state(state, launch)
         U = launch.put(model.hessian_eigenvectors)
 
         # to and from the eigenbasis with the CPU backend's products (same operand layouts, same rounding)
@@ -265,6 +322,15 @@ def _advance_quadratic(plan, state, k0, k1, record, R, launch):
         _columns(rotate, E, Wt)
         state.scratch["eigenbasis"] = E
         return
+
+    _run_linear(plan, state, k0, k1, record, R, launch, a, b, K, L, weak2)
+
+
+def _run_linear(plan, state, k0, k1, record, R, launch, a, b, K, L, weak2):
+    """Steps ``d <- d - a_k K (d + look v) + b_k L z`` (with momentum ``v``) on the deviations ``W - w*``."""
+    xp, dim = launch.xp, plan.dim
+    w_star = launch.put(plan.loss.w_star)
+    Wt, Vt = _device_state(state, launch)
 
     def shift(D_):
         return D_ + w_star[:, None]

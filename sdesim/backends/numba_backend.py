@@ -68,6 +68,8 @@ def _reference_reason(plan) -> str:
     if kind == "network":
         return "a network loss is full network passes, one particle at a time (no compiled kernel)"
     if plan.family == "flow":
+        if plan.integrator.fixed_step:
+            return "flows run on the reference (fixed RK4 steps on the compiled vector field)"
         return "flows take adaptive Dormand-Prince steps (on the compiled vector field)"
     if plan.family == "sde":
         compiled = plan.integrator.has_affine if kind == "quadratic" else type(plan.integrator) in SCHEMES

@@ -5,7 +5,7 @@ the temporaries of a step; every random number is keyed by its particle, so bloc
 change no number); the loops over steps and blocks are in Python. It runs
 every plan: discrete updates (:func:`sdesim.dynamics.discrete.sgd_update`, minibatches
 from the plan's :class:`~sdesim.dynamics.sampling.Sampler`), SDE steps by the plan's
-integrator, and flows by adaptive Dormand-Prince between recording times.
+integrator, and flows by adaptive Dormand-Prince between recording times or by fixed RK4 steps.
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ def sde_step(plan, rows, first, k, alive):
     return plan.integrator.step(plan.sde, rows.W[alive], k * plan.dt, plan.dt, Z)
 
 
+def flow_step(plan, rows, first, k, alive):
+    """One fixed step of a flow (RK4) for the alive particles: ``plan.drift`` is its field."""
+    return plan.integrator.step(plan.drift, rows.W[alive], k * plan.dt, plan.dt)
+
+
 def blocks(state, n_particles):
     """``(first, rows)``: the state of particles ``first..first+ROWS`` as views (``rows.scratch``: its own)."""
     for first in range(0, n_particles, ROWS):
@@ -82,7 +87,9 @@ def blocks(state, n_particles):
 
 
 def advance_flow(plan, state, k0, k1, record):
-    """Flows: adaptive Dormand-Prince between recording times (no fixed steps)."""
+    """Flows: fixed steps ``t = k dt`` (RK4), or adaptive Dormand-Prince between recording times."""
+    if plan.integrator.fixed_step:
+        return advance_steps(plan, state, k0, k1, record, flow_step)
     wanted = sorted(k for k in record if k0 <= k < k1)
     records = np.empty((len(wanted), plan.n_particles, plan.dim))
     stops = sorted(set(wanted) | {k1})
@@ -101,6 +108,22 @@ def advance_flow(plan, state, k0, k1, record):
         k = stop
         if stop in record and stop < k1:
             records[wanted.index(stop)] = state.W
+    return records
+
+
+def advance_steps(plan, state, k0, k1, record, step):
+    """Fixed steps ``k0..k1`` by ``step(plan, rows, first, k, alive)``, block by block; records before step ``k``."""
+    records = np.empty((sum(k0 <= k < k1 for k in record), plan.n_particles, plan.dim))
+    i = 0
+    for k in range(k0, k1):
+        if k in record:
+            records[i] = state.W
+            i += 1
+        for first, rows in blocks(state, plan.n_particles):
+            alive = rows.diverged_at < 0
+            if alive.any():
+                rows.W[alive] = step(plan, rows, first, k, alive)
+                mark_divergence(plan, rows, k + 1)
     return records
 
 
@@ -130,19 +153,7 @@ class NumpyBackend(Backend):
         record = set(int(r) for r in record)
         if plan.family == "flow":
             return advance_flow(plan, state, k0, k1, record)
-        step = discrete_step if plan.family == "discrete" else sde_step
-        records = np.empty((sum(k0 <= k < k1 for k in record), plan.n_particles, plan.dim))
-        i = 0
-        for k in range(k0, k1):
-            if k in record:
-                records[i] = state.W
-                i += 1
-            for first, rows in blocks(state, plan.n_particles):
-                alive = rows.diverged_at < 0
-                if alive.any():
-                    rows.W[alive] = step(plan, rows, first, k, alive)
-                    mark_divergence(plan, rows, k + 1)
-        return records
+        return advance_steps(plan, state, k0, k1, record, discrete_step if plan.family == "discrete" else sde_step)
 
 
 backend = NumpyBackend()

@@ -29,6 +29,7 @@ class Dopri5:
 
     name = "dopri5"
     order = 5
+    fixed_step = False
 
     def __init__(self, rtol=1e-10, atol=1e-12, max_steps=200_000):
         self.rtol, self.atol, self.max_steps = rtol, atol, max_steps

@@ -107,10 +107,10 @@ class TorchObjective(Objective):
         self.shapes = [p.shape for _, p in self.module.named_parameters()]
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
-        self.x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
+        self.x = torch.as_tensor(np.array(x) if not torch.is_tensor(x) else x)   # a copy: data sets are read-only
         if self.x.is_floating_point():
             self.x = self.x.to(torch.float64)
-        self.y = torch.as_tensor(np.asarray(y) if not torch.is_tensor(y) else y)
+        self.y = torch.as_tensor(np.array(y) if not torch.is_tensor(y) else y)
         if self.y.is_floating_point():
             self.y = self.y.to(torch.float64)
         if len(self.x) != len(self.y):
