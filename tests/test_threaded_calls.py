@@ -1,6 +1,7 @@
 """Parallel kernels called from several Python threads at once (``sdesim._threading.launch``).
 
-Under Numba's ``workqueue`` layer (sdesim's choice, see ``sdesim/_threading.py``) two
+Under Numba's ``workqueue`` layer (sdesim's choice where PyTorch is installed, see
+``sdesim/_threading.py``; set here through the environment) two
 concurrent parallel launches abort the process ("Concurrent access has been detected"), so
 the check runs in a subprocess: four threads that each simulate a 2e5-particle ensemble
 and evaluate a finite-sum gradient and a symbolic loss on batches past the parallel
@@ -8,6 +9,7 @@ threshold. It must exit cleanly with the numbers of the same calls made one afte
 """
 
 import json
+import os
 import subprocess
 import sys
 
@@ -40,7 +42,8 @@ print(json.dumps({"layer": numba.threading_layer(), "same": serial == threaded})
 
 
 def test_threads_share_the_parallel_kernels():
-    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out == {"layer": "workqueue", "same": True}
