@@ -44,8 +44,20 @@ def configure(layer=LAYER) -> None:
 
 def launch(kernel, *args):
     """``kernel(*args)`` for a parallel Numba kernel: under the ``workqueue`` layer, one at a time."""
-    import numba
-    if numba.config.THREADING_LAYER != "workqueue":
+    if active_layer() != "workqueue":
         return kernel(*args)
     with LOCK:
         return kernel(*args)
+
+
+def active_layer() -> str:
+    """The layer Numba runs parallel kernels on: the configured one, or what ``"default"`` resolved to
+    (tbb, omp, else workqueue; ``"workqueue"`` until the first parallel launch has resolved it)."""
+    import numba
+    layer = numba.config.THREADING_LAYER
+    if layer in ("default", "safe", "threadsafe", "forksafe"):
+        try:
+            return numba.threading_layer()
+        except ValueError:                     # no parallel kernel has run yet: assume the unsafe one
+            return "workqueue"
+    return layer

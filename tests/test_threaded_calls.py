@@ -47,3 +47,14 @@ def test_threads_share_the_parallel_kernels():
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out == {"layer": "workqueue", "same": True}
+
+
+def test_the_lock_follows_the_layer_numba_resolved():
+    """``"default"`` resolves to workqueue where no TBB or OpenMP runtime loads (hidden here): the
+    kernels must still take turns, though the configured name is not "workqueue"."""
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['numba.np.ufunc.omppool'] = None\n"
+            "sys.modules['numba.np.ufunc.tbbpool'] = None\n" + SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"layer": "workqueue", "same": True}

@@ -6,7 +6,8 @@ integrator's affine step) and reproduce the NumPy reference backend's random
 streams. What has no compiled kernel runs the NumPy reference stepper, as
 :meth:`NumbaBackend.support` says (with the reason) and the result's metadata
 records: flows (an adaptive step needs the ensemble's error between steps, and
-takes few of them; the vector field is compiled), Milstein, low-rank noise of a
+takes few of them; fixed RK4 steps run there too; the vector field of a symbolic loss
+is compiled), Milstein, low-rank noise of a
 state-dependent covariance, the modified drift on finite sums and quadratic
 models, nudged SGD on finite sums.
 """
@@ -69,7 +70,7 @@ def _reference_reason(plan) -> str:
         return "a network loss is full network passes, one particle at a time (no compiled kernel)"
     if plan.family == "flow":
         if plan.integrator.fixed_step:
-            return "flows run on the reference (fixed RK4 steps on the compiled vector field)"
+            return "flows run on the reference (fixed RK4 steps on the loss's vector field)"
         return "flows take adaptive Dormand-Prince steps (on the compiled vector field)"
     if plan.family == "sde":
         compiled = plan.integrator.has_affine if kind == "quadratic" else type(plan.integrator) in SCHEMES
@@ -310,7 +311,9 @@ def _advance_finite_sum(plan, state, k0, k1, record, R):
     if mode == 1:
         # the kernel always carries a velocity: without one it compiled 3-4% slower (W3 of
         # benchmarks/simulate.py); with mu = 0 it is scratch, d_k, and never read back
-        V = Vt if state.V is not None else state.scratch.setdefault("velocity", np.zeros_like(Wt))
+        V = Vt if state.V is not None else state.scratch.get("velocity")
+        if V is None:
+            V = state.scratch["velocity"] = np.zeros_like(Wt)
         _finite_sum_sgd_module(loss).run_sgd(
             Wt, V, loss.data_matrix, k0, k1, a, b, plan.momentum, plan.lookahead, B, np.uint64(sampler.key),
             record, R, state.diverged_at, plan.bound, SGD_CHUNK)
