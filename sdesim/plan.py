@@ -253,6 +253,8 @@ def resolve(loss, dynamic, n_particles=1, steps=None, t_end=None, dt=None, seed=
         flow_integrator = integrators.get_flow(integrator)
         if isinstance(dynamic, ModifiedFlow) and dynamic.kind == "sgd" and loss.kind not in DATA_KINDS:
             raise LossKindError("ModifiedFlow(kind='sgd') needs a FiniteSumLoss or NetworkLoss (its minibatches)")
+        if isinstance(dynamic, ModifiedFlow) and dynamic.kind == "gd" and loss.kind == "network":
+            loss.modified_field(dynamic.lr, dynamic.order)      # raises for an order the network has not
         integrator = flow_integrator
     return Plan(loss, dynamic, family, n_particles, n_steps, dt, seed, float(bound), integrator, noise, sampler,
                 dtype)

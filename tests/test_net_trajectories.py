@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import sdesim as sd
+from sdesim.plan import resolve
 from sdesim.errors import ConfigError, LossKindError, SdesimError, ShapeError
 from sdesim.nets import MLP, NetworkLoss
 from sdesim.nets.objective import MLPObjective, Objective
@@ -159,6 +160,8 @@ def test_bad_input_raises():
         sd.simulate(net, sd.SGD(0.1, noise_covariance=np.eye(2)), W0, steps=2)
     with pytest.raises(ConfigError):
         sd.simulate(net, sd.ModifiedFlow(0.1, order=3), W0, t_end=1.0)
+    with pytest.raises(ConfigError, match="order 0, 1 and 2"):            # when the run is planned
+        resolve(net, sd.ModifiedFlow(0.1, order=3), t_end=1.0)
     with pytest.raises(ShapeError):
         sd.simulate(net, sd.ModifiedFlow(0.1, kind="sgd", batch_size=5), W0, t_end=1.0)
     with pytest.raises(ShapeError):
