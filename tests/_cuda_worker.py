@@ -23,6 +23,8 @@ import numpy as np
 
 THREADS = (4, 32)          # 12 particles: three blocks of 4, or one block with idle threads
 N, STEPS = 12, 24
+SAMPLED = 8               # the cases slow under the simulator (finite sums, top-k models): 8 steps
+SAMPLED_T = SAMPLED * 0.005   # 8 SDE steps of dt = lr / 10
 
 
 def losses():
@@ -83,20 +85,21 @@ def cases():
         "qm-weak2": ("qm", sd.SGDDiffusion(noise="anisotropic", **sde), {"integrator": "weak2"}),
         "qm-exact-ou": ("qm", sd.SGDDiffusion(noise="anisotropic", schedule=S.Step(every=0.05, factor=0.5), **sde),
                         {"integrator": "exact_ou"}),
-        "qm-topk-sgd": ("qm_topk", sd.SGD(lr=0.05, batch_size=3), {"w0": (0.5, 0.3, -0.2)}),
-        "qm-topk-sde": ("qm_topk", sd.SGDDiffusion(noise="anisotropic", **sde), {"w0": (0.5, 0.3, -0.2)}),
+        "qm-topk-sgd": ("qm_topk", sd.SGD(lr=0.05, batch_size=3), {"w0": (0.5, 0.3, -0.2), "steps": SAMPLED}),
+        "qm-topk-sde": ("qm_topk", sd.SGDDiffusion(noise="anisotropic", **sde), {"w0": (0.5, 0.3, -0.2),
+                                                                                  "t_end": SAMPLED_T}),
         "qm-diverges": ("qm", sd.SGD(lr=3.0, batch_size=1), {"bound": 50.0}),
         "fs-gd": ("fs", sd.GD(lr=0.05), {}),
-        "fs-sgd": ("fs", sd.SGD(lr=0.05, batch_size=3), {}),
-        "fs-sgd-shuffle": ("fs", sd.SGD(lr=0.05, batch_size=3, sampling="shuffle"), {}),
-        "fs-sgd-shuffle-5": ("fs", sd.SGD(lr=0.05, batch_size=5, sampling="shuffle"), {}),
-        "fs-sgd-fixed": ("fs", sd.SGD(lr=0.05, batch_size=3, sampling="fixed"), {}),
-        "fs-momentum": ("fs", sd.SGD(lr=0.05, batch_size=3, momentum=0.9), {}),
+        "fs-sgd": ("fs", sd.SGD(lr=0.05, batch_size=3), {"steps": SAMPLED}),
+        "fs-sgd-shuffle": ("fs", sd.SGD(lr=0.05, batch_size=3, sampling="shuffle"), {"steps": SAMPLED}),
+        "fs-sgd-shuffle-5": ("fs", sd.SGD(lr=0.05, batch_size=5, sampling="shuffle"), {"steps": SAMPLED}),
+        "fs-sgd-fixed": ("fs", sd.SGD(lr=0.05, batch_size=3, sampling="fixed"), {"steps": SAMPLED}),
+        "fs-momentum": ("fs", sd.SGD(lr=0.05, batch_size=3, momentum=0.9), {"steps": SAMPLED}),
         "fs-nesterov-shuffle": ("fs", sd.SGD(lr=0.05, batch_size=4, momentum=0.9, nesterov=True,
-                                            sampling="shuffle"), {}),
-        "fs-sde-iso": ("fs", sd.SGDDiffusion(noise_scale=2.0, **sde), {}),
-        "fs-heun": ("fs", sd.SGDDiffusion(**sde), {"integrator": "heun"}),
-        "fs-weak2": ("fs", sd.SGDDiffusion(**sde), {"integrator": "weak2"}),
+                                            sampling="shuffle"), {"steps": SAMPLED}),
+        "fs-sde-iso": ("fs", sd.SGDDiffusion(noise_scale=2.0, **sde), {"t_end": SAMPLED_T}),
+        "fs-heun": ("fs", sd.SGDDiffusion(**sde), {"integrator": "heun", "t_end": SAMPLED_T}),
+        "fs-weak2": ("fs", sd.SGDDiffusion(**sde), {"integrator": "weak2", "t_end": SAMPLED_T}),
         "fs-sgd-diverges": ("fs", sd.SGD(lr=3.0, batch_size=2), {"bound": 1e3}),
         "sym-flow-rk4": ("sym", sd.GradientFlow(), {"t_end": 0.24, "dt": 0.01, "integrator": "rk4"}),
         "sym-modified-flow-rk4": ("sym", sd.ModifiedFlow(lr=0.05, order=2), {"integrator": "rk4"}),
@@ -127,7 +130,7 @@ def settings(dyn, kw):
     if dyn.continuous:
         kw.setdefault("t_end", STEPS * dyn.lr / 10 if getattr(dyn, "lr", None) else 0.1)
     else:
-        kw["steps"] = STEPS
+        kw.setdefault("steps", STEPS)
     return dict(w0=w0, n_particles=N, record_every=5, seed=3, on_divergence="ignore", **kw)
 
 
