@@ -2,7 +2,7 @@
 
 The simulator must be switched on (``NUMBA_ENABLE_CUDASIM=1``) before ``numba.cuda`` is
 first imported, so the cases run in one subprocess (``tests/_cuda_worker.py``: 12
-particles, 24 steps, every case of its table) that reports per case the support the
+particles, 24 steps or 8 for finite sums and top-k models, every case of its table) that reports per case the support the
 backend declares and, for compiled cases, the largest difference of the recorded states
 
 - from the NumPy reference: at most ``AGREE = 1e-12`` (the same counter-based random
