@@ -126,6 +126,16 @@ def _step_and_store(body, d, momentum):
     return src + (_lines(1, *[f"V[{i}, p] = _v{i}" for i in d]) if momentum else "")
 
 
+
+def _load_and_loop(d, r, momentum):
+    """The start of a per-particle kernel: the noise factor ``G (dim, r)`` and the state in registers,
+    then the time loop with its recording."""
+    src = _lines(1, *[f"_G{i}_{j} = G[{i}, {j}]" for i in d for j in range(r)])
+    src += _lines(1, *[f"_x{i} = W[{i}, p]" for i in d])
+    if momentum:
+        src += _lines(1, *[f"_v{i} = V[{i}, p]" for i in d])
+    return src + _lines(1, "for k in range(k0, k1):") + _record(d)
+
 def symbolic_kernel(dim, n_params, noise, r, scheme, momentum):
     """Source of ``run(...)`` for a symbolic loss (needs ``drift``).
 
@@ -142,13 +152,7 @@ def symbolic_kernel(dim, n_params, noise, r, scheme, momentum):
     par = "".join(f"_p{j}, " for j in range(n_params))
     ys = ", ".join(f"_y{i}" for i in d)
     src = _start("run(W, V, k0, k1, a, b, lrs, P, G, mu, look, seed, rec, R, diverged, bound)")
-    if noise == "matrix":
-        src += _lines(1, *[f"_G{i}_{j} = G[{i}, {j}]" for i in d for j in range(r)])
-    src += _lines(1, *[f"_x{i} = W[{i}, p]" for i in d])
-    if momentum:
-        src += _lines(1, *[f"_v{i} = V[{i}, p]" for i in d])
-    src += _lines(1, "for k in range(k0, k1):")
-    src += _record(d)
+    src += _load_and_loop(d, r if noise == "matrix" else 0, momentum)
     body = ["ak = a[k - k0]", "bk = b[k - k0]", "lrk = lrs[k - k0]"]
     body += [f"_p{j} = P[k - k0, {j}]" for j in range(n_params)]
     if scheme in ("heun", "weak2"):
@@ -286,13 +290,7 @@ def finite_sum_kernel(dim, m, mode, r, scheme, momentum):
     src = _start("run_finite_sum(W, V, X, k0, k1, a, b, G, mu, look, B, seed, key, keys, perm, tmp, rec, R, "
                  "diverged, bound)")
     src += _lines(1, "n = X.shape[0]", "m = n // B if B > 0 else 1")
-    if r:
-        src += _lines(1, *[f"_G{i}_{j} = G[{i}, {j}]" for i in d for j in range(r)])
-    src += _lines(1, *[f"_x{i} = W[{i}, p]" for i in d])
-    if momentum:
-        src += _lines(1, *[f"_v{i} = V[{i}, p]" for i in d])
-    src += _lines(1, "for k in range(k0, k1):")
-    src += _record(d)
+    src += _load_and_loop(d, r, momentum)
     body = ["ak = a[k - k0]", "bk = b[k - k0]", "epoch = k // m", "pos = k - epoch * m"]
     body += [f"_y{i} = _x{i} + look * _v{i}" for i in d] if momentum else [f"_y{i} = _x{i}" for i in d]
     if mode in (2, 3):

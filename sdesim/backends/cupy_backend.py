@@ -67,8 +67,8 @@ class CupyBackend(Backend):
         self.threads = threads
 
     def available(self):
-        try:
-            import numba.cuda  # noqa: F401 (importable: numba-cuda and its CUDA bindings)
+        try:   # the numba-cuda package, not Numba's deprecated built-in target (no numba.cuda.core)
+            import numba_cuda  # noqa: F401
         except ImportError:
             return False, "numba-cuda is not installed"
         if simulating():
